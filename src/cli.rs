@@ -1,0 +1,196 @@
+//! The `oxidp` command line (SPEC §9): exit 0 on success, 2 on invalid arguments or values
+//! (with a message naming them), 1 on other failures; machine-readable output is one JSON
+//! object on stdout.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::admin;
+use crate::clock::SystemClock;
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::state::{AppState, SharedState};
+
+#[derive(Parser)]
+#[command(name = "oxidp", version, about = "OAuth 2.1 / OpenID Connect authorization server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register an OAuth client; prints its id and, for confidential clients, its secret (once).
+    Create(admin::clients::CreateClientArgs),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user with a password.
+    Create(CreateUserArgs),
+}
+
+#[derive(Args)]
+struct CreateUserArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    password: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    admin: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key that starts signing after the JWKS cache lifetime.
+    Rotate,
+    /// List keys and their state (pending, active, retired, expired).
+    List,
+    /// Import an RSA private key (PEM) with the same delayed activation.
+    Import {
+        #[arg(long)]
+        pem: std::path::PathBuf,
+    },
+}
+
+/// A failure with its exit code: 2 for invalid input, 1 for everything else.
+pub enum CliError {
+    Invalid(String),
+    Failed(String),
+}
+
+impl From<ConfigError> for CliError {
+    fn from(error: ConfigError) -> Self {
+        CliError::Invalid(error.to_string())
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config, matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(Some(output)) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(CliError::Invalid(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OXIDP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn")));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn state(config: Config) -> Result<SharedState, CliError> {
+    AppState::build(config, Arc::new(SystemClock)).await.map_err(|error| match error {
+        crate::state::StartError::Secret(crate::crypto::SecretError::Invalid(message)) => {
+            CliError::Invalid(format!("OXIDP_SECRET_KEY: {message}"))
+        }
+        other => CliError::Failed(other.to_string()),
+    })
+}
+
+async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliError> {
+    match command {
+        Command::Serve => {
+            crate::server::run(state(config).await?).await.map_err(CliError::Failed)?;
+            Ok(None)
+        }
+        Command::Migrate => {
+            let db = crate::store::Db::connect(&config.database_url).await.map_err(|e| CliError::Failed(e.to_string()))?;
+            db.migrate().await.map_err(|e| CliError::Failed(e.to_string()))?;
+            Ok(None)
+        }
+        Command::Client { command: ClientCommand::Create(args) } => {
+            let state = state(config).await?;
+            Ok(Some(admin::clients::create(&state, args).await?))
+        }
+        Command::User { command: UserCommand::Create(args) } => {
+            let state = state(config).await?;
+            let user = admin::users::create(&state, &args.email, &args.password, args.name, args.admin).await?;
+            Ok(Some(json!({ "id": user.id, "sub": user.sub, "email": user.email })))
+        }
+        Command::Keys { command } => {
+            let state = state(config).await?;
+            let failed = |e: crate::keys::KeyError| CliError::Failed(e.to_string());
+            match command {
+                KeysCommand::Rotate => Ok(Some(json!(state.keys.rotate().await.map_err(failed)?))),
+                KeysCommand::List => Ok(Some(json!({ "keys": state.keys.list().await.map_err(failed)? }))),
+                KeysCommand::Import { pem } => {
+                    let bytes = std::fs::read(&pem).map_err(|e| CliError::Invalid(format!("--pem {}: {e}", pem.display())))?;
+                    let key = state.keys.import_pem(&bytes).await.map_err(|e| match e {
+                        crate::keys::KeyError::Material(message) => CliError::Invalid(format!("--pem {}: {message}", pem.display())),
+                        other => failed(other),
+                    })?;
+                    Ok(Some(json!(key)))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! /authorize, /login and /consent: the browser side of the code flow.
+
+use poem::http::header::SET_COOKIE;
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+
+use super::context::{BodyError, client_ip, cookie, form_params, query_params, user_agent};
+use super::error::{authorize_error, found, see_other};
+use super::middleware::request_id;
+use super::pages::{self, ConsentPage, LoginPage};
+use super::{cookies, csrf};
+use crate::login::{self, LoginError};
+use crate::oauth::authorize::{self, AuthorizeError, Outcome, Pending};
+use crate::session::{self, ActiveSession};
+use crate::state::SharedState;
+use crate::store::ClientStore;
+
+const LOGIN_FORM: &str = "login";
+const CONSENT_FORM: &str = "consent";
+
+fn bad_request_page(req: &Request, message: &str) -> Response {
+    pages::error(StatusCode::BAD_REQUEST, "Something is wrong with this request", message, request_id(req))
+}
+
+fn outcome_response(outcome: Outcome, after_form: bool) -> Response {
+    let location = match outcome {
+        Outcome::Login { request_id } => format!("/login?request={request_id}"),
+        Outcome::Consent { request_id } => format!("/consent?request={request_id}"),
+        Outcome::Redirect(url) => url,
+    };
+    if after_form { see_other(&location) } else { found(&location) }
+}
+
+async fn current_session(state: &SharedState, req: &Request) -> Result<Option<ActiveSession>, AuthorizeError> {
+    Ok(session::current(state, cookie(req, cookies::SESSION).as_deref()).await?)
+}
+
+#[handler]
+pub async fn authorize_get(req: &Request, Data(state): Data<&SharedState>) -> Response {
+    let Some(params) = query_params(req) else {
+        return bad_request_page(req, "The request parameters are not valid UTF-8.");
+    };
+    let result = async {
+        let session = current_session(state, req).await?;
+        authorize::start(state, &params, session.as_ref()).await
+    }
+    .await;
+    match result {
+        Ok(outcome) => outcome_response(outcome, false),
+        Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
+    }
+}
+
+/// A POSTed authorization request is answered with a 303 to the same request as a GET, so
+/// that `SameSite=Lax` session cookies are sent with it.
+#[handler]
+pub async fn authorize_post(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    match form_params(state, req, body).await {
+        Ok(params) => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in params.iter() {
+                query.append_pair(key, value);
+            }
+            see_other(&format!("/authorize?{}", query.finish()))
+        }
+        Err(error) => bad_request_page(req, body_error_message(error)),
+    }
+}
+
+fn body_error_message(error: BodyError) -> &'static str {
+    match error {
+        BodyError::TooLarge => "The form is too large.",
+        BodyError::NotForm => "Expected a form submission (application/x-www-form-urlencoded).",
+        BodyError::Unreadable => "The request body could not be read.",
+        BodyError::BadEncoding => "The form is not valid UTF-8.",
+    }
+}
+
+async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -> Result<Option<Pending>, Response> {
+    let Some(id) = id else { return Ok(None) };
+    match authorize::load_pending(state, id).await {
+        Ok(Some(pending)) => Ok(Some(pending)),
+        Ok(None) => Err(bad_request_page(req, "This sign-in request has expired. Go back to the application and start again.")),
+        Err(error) => Err(authorize_error(&state.config.issuer, error, request_id(req))),
+    }
+}
+
+async fn client_name(state: &SharedState, pending: Option<&Pending>) -> Option<String> {
+    let pending = pending?;
+    state.db.client_by_id(&pending.request.client_id).await.ok().flatten().map(|client| client.name)
+}
+
+struct LoginForm<'a> {
+    request_id: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn render_login(state: &SharedState, req: &Request, pending: Option<&Pending>, form: LoginForm<'_>, status: StatusCode) -> Response {
+    let csrf = csrf::ensure(req);
+    let token = csrf.token(state, LOGIN_FORM);
+    let client = client_name(state, pending).await;
+    let page = LoginPage {
+        csrf: &token,
+        request_id: form.request_id,
+        email: form.email,
+        client_name: client.as_deref(),
+        error: form.error,
+        providers: Vec::new(),
+    };
+    csrf.attach(state, pages::render(status, &page))
+}
+
+#[handler]
+pub async fn login_page(req: &Request, Data(state): Data<&SharedState>) -> Response {
+    let params = query_params(req).unwrap_or_default();
+    let pending = match pending_or_page(state, req, params.get("request")).await {
+        Ok(pending) => pending,
+        Err(response) => return response,
+    };
+    let hint = pending.as_ref().and_then(|p| p.request.login_hint.clone()).unwrap_or_default();
+    let form = LoginForm { request_id: params.get("request").unwrap_or(""), email: &hint, error: None };
+    render_login(state, req, pending.as_ref(), form, StatusCode::OK).await
+}
+
+#[handler]
+pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    let form = match form_params(state, req, body).await {
+        Ok(form) => form,
+        Err(error) => return bad_request_page(req, body_error_message(error)),
+    };
+    if !csrf::verify(state, req, LOGIN_FORM, form.get("csrf")) {
+        return pages::error(StatusCode::FORBIDDEN, "Form expired", "The sign-in form expired or was not sent from this site. Reload the page and try again.", request_id(req));
+    }
+    let mut pending = match pending_or_page(state, req, form.get("request")).await {
+        Ok(pending) => pending,
+        Err(response) => return response,
+    };
+    let email = form.get("email").unwrap_or("");
+    let password = form.get("password").unwrap_or("");
+    let request_field = form.get("request").unwrap_or("");
+    let retry = |error: &'static str| LoginForm { request_id: request_field, email, error: Some(error) };
+    if email.len() > 320 || password.len() > 1024 {
+        return render_login(state, req, pending.as_ref(), retry("Incorrect email or password."), StatusCode::UNAUTHORIZED).await;
+    }
+    let ip = client_ip(state, req);
+    let user = match login::password_login(state, email, password, &ip).await {
+        Ok(user) => user,
+        Err(LoginError::InvalidCredentials) => {
+            return render_login(state, req, pending.as_ref(), retry("Incorrect email or password."), StatusCode::UNAUTHORIZED).await;
+        }
+        Err(LoginError::Locked { retry_after }) => {
+            let mut response =
+                render_login(state, req, pending.as_ref(), retry("Too many failed attempts. Please wait a while and try again."), StatusCode::TOO_MANY_REQUESTS).await;
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        Err(LoginError::Unavailable) => return authorize_error(&state.config.issuer, AuthorizeError::Unavailable, request_id(req)),
+        Err(LoginError::Internal(message)) => return authorize_error(&state.config.issuer, AuthorizeError::Internal(message), request_id(req)),
+    };
+    let started = match session::start(state, &user, "pwd", cookie(req, cookies::SESSION).as_deref(), Some(ip), user_agent(req)).await {
+        Ok(started) => started,
+        Err(error) => return authorize_error(&state.config.issuer, error.into(), request_id(req)),
+    };
+    let session_cookie = cookies::set(state, cookies::SESSION, &started.token, Some(state.config.session_ttl));
+    let active = ActiveSession { session: started.session, user };
+    let mut response = match pending.as_mut() {
+        Some(pending) => {
+            let result = async {
+                authorize::mark_fresh_login(state, pending, &active.session.id).await?;
+                authorize::resume(state, pending.clone(), Some(&active)).await
+            }
+            .await;
+            match result {
+                Ok(outcome) => outcome_response(outcome, true),
+                Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
+            }
+        }
+        None => pages::message("Signed in", "You are signed in. You can close this page."),
+    };
+    if let Ok(value) = HeaderValue::from_str(&session_cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+#[handler]
+pub async fn consent_page(req: &Request, Data(state): Data<&SharedState>) -> Response {
+    let params = query_params(req).unwrap_or_default();
+    let Some(request_param) = params.get("request") else {
+        return bad_request_page(req, "There is no request to consent to.");
+    };
+    let pending = match pending_or_page(state, req, Some(request_param)).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return bad_request_page(req, "There is no request to consent to."),
+        Err(response) => return response,
+    };
+    let session = match current_session(state, req).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return see_other(&format!("/login?request={}", pending.id)),
+        Err(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
+    };
+    let csrf = csrf::ensure(req);
+    let token = csrf.token(state, CONSENT_FORM);
+    let client = client_name(state, Some(&pending)).await.unwrap_or_else(|| pending.request.client_id.clone());
+    let scopes = pending.request.scopes.iter().map(|scope| (scope.clone(), pages::describe_scope(scope))).collect();
+    let page = ConsentPage { csrf: &token, request_id: &pending.id, client_name: &client, user_email: &session.user.email, scopes };
+    csrf.attach(state, pages::render(StatusCode::OK, &page))
+}
+
+#[handler]
+pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    let form = match form_params(state, req, body).await {
+        Ok(form) => form,
+        Err(error) => return bad_request_page(req, body_error_message(error)),
+    };
+    if !csrf::verify(state, req, CONSENT_FORM, form.get("csrf")) {
+        return pages::error(StatusCode::FORBIDDEN, "Form expired", "The consent form expired or was not sent from this site. Reload the page and try again.", request_id(req));
+    }
+    let mut pending = match pending_or_page(state, req, form.get("request")).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return bad_request_page(req, "There is no request to consent to."),
+        Err(response) => return response,
+    };
+    let session = match current_session(state, req).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return see_other(&format!("/login?request={}", pending.id)),
+        Err(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
+    };
+    let result = match form.get("decision") {
+        Some("approve") => async {
+            authorize::mark_consent_given(state, &mut pending).await?;
+            authorize::resume(state, pending, Some(&session)).await
+        }
+        .await,
+        Some("deny") => Err(AuthorizeError::Redirect {
+            redirect_uri: pending.request.redirect_uri.clone(),
+            error: "access_denied",
+            description: "the user denied the request".into(),
+            state: pending.request.state.clone(),
+        }),
+        _ => return bad_request_page(req, "Choose Allow or Deny."),
+    };
+    match result {
+        Ok(outcome) => outcome_response(outcome, true),
+        Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
+    }
+}
+

@@ -1,0 +1,119 @@
+//! Every error's wire form, in one place: OAuth JSON for the protocol endpoints, HTML pages
+//! for the browser flow.
+
+use poem::http::StatusCode;
+use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
+use poem::Response;
+use serde_json::json;
+
+use super::pages;
+use crate::oauth::OAuthError;
+use crate::oauth::authorize::AuthorizeError;
+
+/// RFC 6749 §5.2 JSON, with the status and headers each error calls for.
+pub fn oauth_json(error: OAuthError) -> Response {
+    let code = error.code();
+    let (status, description) = match &error {
+        OAuthError::Protocol { error, description } => (
+            match *error {
+                "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
+                "insufficient_scope" => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            description.to_string(),
+        ),
+        OAuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too many requests; retry later".into()),
+        OAuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "the service is temporarily unavailable".into()),
+        OAuthError::Internal(message) => {
+            tracing::error!(%message, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+        }
+    };
+    let body = json!({ "error": code, "error_description": description });
+    let mut response = no_store(Response::builder().status(status).header(CONTENT_TYPE, "application/json")).body(body.to_string());
+    let headers = response.headers_mut();
+    match &error {
+        OAuthError::Protocol { error: "invalid_client", .. } => {
+            headers.insert(WWW_AUTHENTICATE, static_header("Basic realm=\"oxidp\""));
+        }
+        OAuthError::Protocol { error: bearer @ ("invalid_token" | "insufficient_scope"), description } => {
+            let value = format!("Bearer realm=\"oxidp\", error=\"{bearer}\", error_description=\"{}\"", description.replace('"', "'"));
+            if let Ok(value) = value.parse() {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        OAuthError::RateLimited { retry_after } => {
+            if let Ok(value) = retry_after.to_string().parse() {
+                headers.insert(RETRY_AFTER, value);
+            }
+        }
+        OAuthError::Unavailable => {
+            headers.insert(RETRY_AFTER, static_header("5"));
+        }
+        _ => {}
+    }
+    response
+}
+
+fn static_header(value: &'static str) -> poem::http::HeaderValue {
+    poem::http::HeaderValue::from_static(value)
+}
+
+/// Token responses must not be cached (RFC 6749 §5.1).
+pub fn no_store(builder: poem::ResponseBuilder) -> poem::ResponseBuilder {
+    builder.header(CACHE_CONTROL, "no-store").header(PRAGMA, "no-cache")
+}
+
+/// The browser flow: an error page when the redirect target is untrusted, else a redirect.
+pub fn authorize_error(issuer: &str, error: AuthorizeError, request_id: Option<String>) -> Response {
+    if let Some(location) = error.redirect_url(issuer) {
+        return see_other(&location);
+    }
+    match error {
+        AuthorizeError::Page(message) => pages::error(StatusCode::BAD_REQUEST, "Something is wrong with this request", &message, request_id),
+        AuthorizeError::Unavailable => {
+            let mut response = pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The sign-in service cannot be reached right now. Please try again in a moment.",
+                request_id,
+            );
+            response.headers_mut().insert(RETRY_AFTER, static_header("5"));
+            response
+        }
+        AuthorizeError::Internal(message) => {
+            tracing::error!(%message, "internal error in the browser flow");
+            pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "An internal error occurred.", request_id)
+        }
+        AuthorizeError::Redirect { .. } => pages::error(StatusCode::BAD_REQUEST, "Error", "The request failed.", request_id),
+    }
+}
+
+pub fn see_other(location: &str) -> Response {
+    redirect(StatusCode::SEE_OTHER, location)
+}
+
+pub fn found(location: &str) -> Response {
+    redirect(StatusCode::FOUND, location)
+}
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    match poem::http::HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = no_store(Response::builder().status(status)).finish();
+            response.headers_mut().insert(LOCATION, value);
+            response
+        }
+        Err(_) => pages::error(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect target is not a valid URL.", None),
+    }
+}
+
+/// Poem's own errors (unknown route, wrong method, ...) as JSON rather than plain text.
+pub async fn fallback(error: poem::Error) -> Response {
+    let status = error.status();
+    let body = json!({
+        "error": if status == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" },
+        "error_description": status.canonical_reason().unwrap_or("request failed"),
+    });
+    Response::builder().status(status).header(CONTENT_TYPE, "application/json").body(body.to_string())
+}

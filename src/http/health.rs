@@ -1,0 +1,31 @@
+use poem::http::StatusCode;
+use poem::http::header::CONTENT_TYPE;
+use poem::web::Data;
+use poem::{Response, handler};
+use serde_json::json;
+
+use crate::state::SharedState;
+
+/// The process is alive.
+#[handler]
+pub fn healthz() -> Response {
+    Response::builder().header(CONTENT_TYPE, "application/json").body(r#"{"status":"ok"}"#)
+}
+
+/// Ready to serve: the database answers and a signing key is active.
+#[handler]
+pub async fn readyz(Data(state): Data<&SharedState>) -> Response {
+    let database = state.db.ping().await;
+    let keys = state.keys.has_active_key();
+    let ready = database && keys;
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": if database { "ok" } else { "unavailable" },
+        "signing_keys": if keys { "ok" } else { "missing" },
+        "cache": "in-process",
+    });
+    Response::builder()
+        .status(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE })
+        .header(CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+}

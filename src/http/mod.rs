@@ -1,0 +1,69 @@
+//! The HTTP layer: routes, translation of requests into core calls and of outcomes into
+//! responses. No protocol decisions are made here.
+
+mod authorize;
+mod context;
+mod cookies;
+mod csrf;
+mod discovery;
+mod error;
+mod health;
+mod logout;
+mod middleware;
+mod pages;
+mod token;
+mod userinfo;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::{Endpoint, EndpointExt, Route, Server, get};
+
+use crate::state::SharedState;
+
+pub use context::client_ip;
+
+pub fn app(state: SharedState) -> impl Endpoint {
+    Route::new()
+        .at("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .at("/.well-known/oauth-authorization-server", get(discovery::oauth_metadata))
+        .at("/jwks.json", get(discovery::jwks))
+        .at("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .at("/login", get(authorize::login_page).post(authorize::login_submit))
+        .at("/consent", get(authorize::consent_page).post(authorize::consent_submit))
+        .at("/token", poem::post(token::token))
+        .at("/revoke", poem::post(token::revoke))
+        .at("/introspect", poem::post(token::introspect))
+        .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .at("/logout", get(logout::end_session).post(logout::end_session))
+        .at("/static/oxidp.css", get(pages::stylesheet))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .catch_all_error(error::fallback)
+        .around(middleware::request_context)
+        .data(state)
+}
+
+/// A bound listener; binding first lets callers (and tests) learn the port before serving.
+pub struct Bound {
+    acceptor: TcpAcceptor,
+    pub local_addr: SocketAddr,
+}
+
+pub fn bind(addr: SocketAddr) -> std::io::Result<Bound> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let acceptor = TcpAcceptor::from_std(listener)?;
+    let _ = acceptor.local_addr();
+    Ok(Bound { acceptor, local_addr })
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 10 s).
+pub async fn serve(state: SharedState, bound: Bound, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    Server::new_with_acceptor(bound.acceptor)
+        .idle_timeout(Duration::from_secs(60))
+        .run_with_graceful_shutdown(app(state), shutdown, Some(Duration::from_secs(10)))
+        .await
+}

@@ -1,0 +1,16 @@
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod keys;
+pub mod kv;
+pub mod passwords;
+pub mod store;
+pub mod login;
+pub mod oauth;
+pub mod oidc;
+pub mod session;
+pub mod state;
+pub mod http;
+pub mod admin;
+pub mod cli;
+pub mod server;

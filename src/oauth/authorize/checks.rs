@@ -1,0 +1,164 @@
+//! Named checks of an authorization request, in the order they run. The first two decide
+//! whether errors may be redirected at all; after them, every failure goes back to the client.
+
+use super::{AuthorizationRequest, AuthorizeError};
+use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, access_token, pkce, redirect_uri, scope};
+use crate::state::AppState;
+use crate::store::{Client, ClientStore};
+
+const KNOWN_PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
+const MAX_NONCE_LEN: usize = 512;
+
+pub(super) async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), AuthorizeError> {
+    let client = check_client(state, params).await?;
+    let (redirect_uri, redirect_uri_given) = check_redirect_uri(&client, params)?;
+    let fail = |error: OAuthError| match error {
+        OAuthError::Protocol { error, description } => AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            description: description.into_owned(),
+            // A repeated or oversized state is not echoed back.
+            state: params.get("state").filter(|_| !params.is_repeated("state")).filter(|s| s.len() <= 4096).map(str::to_string),
+        },
+        OAuthError::Unavailable | OAuthError::RateLimited { .. } => AuthorizeError::Unavailable,
+        OAuthError::Internal(message) => AuthorizeError::Internal(message),
+    };
+    check_parameters_once(params).map_err(fail)?;
+    check_response_type(params).map_err(fail)?;
+    check_unsupported_features(params).map_err(fail)?;
+    check_grant_allowed(&client).map_err(fail)?;
+    let scopes = scope::resolve_for_client(&client, params.get("scope")).map_err(fail)?;
+    let code_challenge = check_pkce(&client, params).map_err(fail)?;
+    let prompt = check_prompt(params).map_err(fail)?;
+    let max_age = check_max_age(params).map_err(fail)?;
+    check_nonce(params).map_err(fail)?;
+    access_token::check_resource(state, &client, params.get("resource")).map_err(fail)?;
+
+    let request = AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        redirect_uri_given,
+        scopes,
+        state: params.get("state").map(str::to_string),
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+        resource: params.get("resource").map(str::to_string),
+        fresh_login_session: None,
+        consent_given: false,
+    };
+    Ok((client, request))
+}
+
+async fn check_client(state: &AppState, params: &Params) -> Result<Client, AuthorizeError> {
+    if params.is_repeated("client_id") {
+        return Err(AuthorizeError::Page("The request names more than one client_id.".into()));
+    }
+    let client_id = params.get("client_id").ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+    state
+        .db
+        .client_by_id(client_id)
+        .await?
+        .ok_or_else(|| AuthorizeError::Page("The application that sent you here is not registered.".into()))
+}
+
+/// Exact match against the registered list (any port on loopback IPs). Without a
+/// redirect_uri the client's single registered one is used.
+fn check_redirect_uri(client: &Client, params: &Params) -> Result<(String, bool), AuthorizeError> {
+    if params.is_repeated("redirect_uri") {
+        return Err(AuthorizeError::Page("The request names more than one redirect_uri.".into()));
+    }
+    match params.get("redirect_uri") {
+        Some(presented) if client.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, presented)) => {
+            Ok((presented.to_string(), true))
+        }
+        Some(_) => Err(AuthorizeError::Page("The redirect_uri is not registered for this application.".into())),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Ok((only.clone(), false)),
+            _ => Err(AuthorizeError::Page("The request has no redirect_uri.".into())),
+        },
+    }
+}
+
+fn check_parameters_once(params: &Params) -> Result<(), OAuthError> {
+    crate::oauth::token::reject_malformed(params)
+}
+
+fn check_response_type(params: &Params) -> Result<(), OAuthError> {
+    match params.get("response_type") {
+        Some("code") => Ok(()),
+        Some(_) => Err(OAuthError::Protocol {
+            error: "unsupported_response_type",
+            description: "only response_type=code is supported".into(),
+        }),
+        None => Err(OAuthError::invalid_request("response_type is required")),
+    }
+}
+
+fn check_unsupported_features(params: &Params) -> Result<(), OAuthError> {
+    if params.get("request").is_some() {
+        return Err(OAuthError::Protocol { error: "request_not_supported", description: "request objects are not supported".into() });
+    }
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::Protocol { error: "request_uri_not_supported", description: "request_uri is not supported".into() });
+    }
+    match params.get("response_mode") {
+        None | Some("query") => Ok(()),
+        Some(_) => Err(OAuthError::invalid_request("only response_mode=query is supported")),
+    }
+}
+
+fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
+    if client.allows_grant("authorization_code") {
+        Ok(())
+    } else {
+        Err(OAuthError::unauthorized_client("the client may not use the authorization code flow"))
+    }
+}
+
+/// S256 for every client; only a confidential client with the exemption flag may omit it.
+fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
+    let method = params.get("code_challenge_method");
+    match params.get("code_challenge") {
+        Some(challenge) => {
+            if method != Some("S256") {
+                return Err(OAuthError::invalid_request("code_challenge_method must be S256"));
+            }
+            if !pkce::is_valid_challenge(challenge) {
+                return Err(OAuthError::invalid_request("code_challenge is not a valid S256 challenge"));
+            }
+            Ok(Some(challenge.to_string()))
+        }
+        None if method.is_some() => Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
+        None if client.pkce_exempt && !client.is_public => Ok(None),
+        None => Err(OAuthError::invalid_request("code_challenge is required (PKCE with S256)")),
+    }
+}
+
+fn check_prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
+    let prompt: Vec<String> = params.get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty()).map(str::to_string).collect();
+    if let Some(unknown) = prompt.iter().find(|p| !KNOWN_PROMPTS.contains(&p.as_str())) {
+        return Err(OAuthError::invalid_request(format!("prompt value '{unknown}' is not supported")));
+    }
+    if prompt.len() > 1 && prompt.iter().any(|p| p == "none") {
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+    }
+    Ok(prompt)
+}
+
+fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
+    params
+        .get("max_age")
+        .map(|text| text.parse::<i64>().ok().filter(|age| *age >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer")))
+        .transpose()
+}
+
+fn check_nonce(params: &Params) -> Result<(), OAuthError> {
+    match params.get("nonce") {
+        Some(nonce) if nonce.len() > MAX_NONCE_LEN => Err(OAuthError::invalid_request("nonce is too long")),
+        _ => Ok(()),
+    }
+}

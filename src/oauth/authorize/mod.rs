@@ -1,0 +1,171 @@
+//! The authorization endpoint, read top to bottom: `checks` validates the request (a list of
+//! named checks), `decide` says what happens next as an [`Outcome`], `code` issues the code.
+
+mod checks;
+mod code;
+pub use code::append_query;
+mod pending;
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::params::Params;
+use crate::session::ActiveSession;
+use crate::state::AppState;
+use crate::store::{Client, ClientStore, ConsentStore, StoreError};
+
+pub use pending::Pending;
+
+/// A validated authorization request, kept while the user signs in or consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the request named the redirect_uri (then /token must repeat it).
+    pub redirect_uri_given: bool,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub resource: Option<String>,
+    /// Set when the user signed in for this very request: it satisfies `prompt=login` and `max_age`.
+    #[serde(default)]
+    pub fresh_login_session: Option<String>,
+    /// Set when the user approved the consent page for this request.
+    #[serde(default)]
+    pub consent_given: bool,
+}
+
+impl AuthorizationRequest {
+    fn prompts(&self, value: &str) -> bool {
+        self.prompt.iter().any(|p| p == value)
+    }
+}
+
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or its redirect URI cannot be trusted: show an error page, never redirect.
+    Page(String),
+    /// Reported to the client at its (validated) redirect URI.
+    Redirect { redirect_uri: String, error: &'static str, description: String, state: Option<String> },
+    Unavailable,
+    Internal(String),
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => AuthorizeError::Unavailable,
+            other => AuthorizeError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::kv::KvError> for AuthorizeError {
+    fn from(_: crate::kv::KvError) -> Self {
+        AuthorizeError::Unavailable
+    }
+}
+
+impl AuthorizeError {
+    /// The error redirect URL (RFC 6749 §4.1.2.1 plus RFC 9207 `iss`), when this error has one.
+    pub fn redirect_url(&self, issuer: &str) -> Option<String> {
+        match self {
+            AuthorizeError::Redirect { redirect_uri, error, description, state } => Some(code::append_query(
+                redirect_uri,
+                &[("error", Some(error)), ("error_description", Some(description)), ("state", state.as_deref()), ("iss", Some(issuer))],
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// What the browser should see next.
+#[derive(Debug)]
+pub enum Outcome {
+    Login { request_id: String },
+    Consent { request_id: String },
+    /// Back to the client, with a code or an error.
+    Redirect(String),
+}
+
+/// Validates a fresh request and decides its next step.
+pub async fn start(state: &AppState, params: &Params, session: Option<&ActiveSession>) -> Result<Outcome, AuthorizeError> {
+    let (client, request) = checks::validate(state, params).await?;
+    decide(state, &client, request, session).await
+}
+
+/// Picks up a pending request after the login or consent page.
+pub async fn resume(state: &AppState, pending: Pending, session: Option<&ActiveSession>) -> Result<Outcome, AuthorizeError> {
+    let client = state
+        .db
+        .client_by_id(&pending.request.client_id)
+        .await?
+        .ok_or_else(|| AuthorizeError::Page("The application is no longer registered.".into()))?;
+    let outcome = decide(state, &client, pending.request, session).await?;
+    if matches!(outcome, Outcome::Redirect(_)) {
+        pending::forget(state, &pending.id).await?;
+    }
+    Ok(outcome)
+}
+
+pub use pending::{load as load_pending, mark_consent_given, mark_fresh_login};
+
+async fn decide(
+    state: &AppState,
+    client: &Client,
+    request: AuthorizationRequest,
+    session: Option<&ActiveSession>,
+) -> Result<Outcome, AuthorizeError> {
+    let (redirect_uri, client_state) = (request.redirect_uri.clone(), request.state.clone());
+    let error = |error: &'static str, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description: description.to_string(),
+        state: client_state.clone(),
+    };
+    let session = match session {
+        Some(session) if !needs_login(state, &request, session) => session,
+        _ if request.prompts("none") => return Err(error("login_required", "the user is not signed in")),
+        _ => return Ok(Outcome::Login { request_id: pending::save(state, &request).await? }),
+    };
+    let mut request = request;
+    // `admin` reaches only administrators; others get the rest of what they asked for.
+    if !session.user.is_admin() {
+        request.scopes.retain(|scope| scope != crate::oauth::scope::ADMIN);
+    }
+    if needs_consent(state, client, &request, &session.user.id).await? {
+        if request.prompts("none") {
+            return Err(error("consent_required", "the user has not consented to this application"));
+        }
+        return Ok(Outcome::Consent { request_id: pending::save(state, &request).await? });
+    }
+    if request.consent_given {
+        state.db.save_consent(&session.user.id, &client.id, &request.scopes.join(" "), state.now()).await?;
+    }
+    Ok(Outcome::Redirect(code::issue(state, &request, session).await?))
+}
+
+fn needs_login(state: &AppState, request: &AuthorizationRequest, session: &ActiveSession) -> bool {
+    if request.fresh_login_session.as_deref() == Some(session.session.id.as_str()) {
+        return false;
+    }
+    if request.prompts("login") {
+        return true;
+    }
+    request.max_age.is_some_and(|max_age| state.now() - session.session.auth_time > max_age)
+}
+
+async fn needs_consent(state: &AppState, client: &Client, request: &AuthorizationRequest, user_id: &str) -> Result<bool, AuthorizeError> {
+    if client.first_party || request.consent_given {
+        return Ok(false);
+    }
+    if request.prompts("consent") {
+        return Ok(true);
+    }
+    let granted = state.db.consented_scope(user_id, &client.id).await?.unwrap_or_default();
+    let granted: Vec<&str> = granted.split(' ').collect();
+    Ok(!request.scopes.iter().all(|scope| granted.contains(&scope.as_str())))
+}

@@ -1,0 +1,50 @@
+//! Client authentication at /token, /revoke and /introspect: client_secret_basic,
+//! client_secret_post, or none for public clients.
+
+use super::OAuthError;
+use super::params::Params;
+use crate::state::AppState;
+use crate::store::{Client, ClientStore};
+
+pub const SECRET_HASH_PURPOSE: &str = "client-secret";
+
+/// Credentials as presented; the HTTP layer decodes the Basic header.
+pub struct ClientCredentials {
+    pub basic: Option<(String, String)>,
+}
+
+pub async fn authenticate(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<Client, OAuthError> {
+    let post_secret = params.get("client_secret");
+    let (client_id, secret) = match (&credentials.basic, params.get("client_id")) {
+        (Some(_), _) if post_secret.is_some() => {
+            return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+        }
+        (Some((id, _)), Some(form_id)) if id != form_id => {
+            return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
+        }
+        (Some((id, secret)), _) => (id.as_str(), Some(secret.as_str())),
+        (None, Some(id)) => (id, post_secret),
+        (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
+    };
+    let failures_key = format!("client-auth-fail:{}", crate::crypto::b64url(crate::crypto::sha256(client_id)));
+    let (failures, retry_after) = state.kv.counter(&failures_key).await?;
+    if failures >= state.config.client_auth_failure_limit {
+        return Err(OAuthError::RateLimited { retry_after: retry_after.max(1) });
+    }
+    let client = state.db.client_by_id(client_id).await?;
+    let authenticated = match (&client, secret) {
+        (Some(client), Some(secret)) => client
+            .secret_hash
+            .as_deref()
+            .is_some_and(|stored| state.secret.verify_keyed_hash(SECRET_HASH_PURPOSE, secret, stored)),
+        (Some(client), None) => client.is_public,
+        (None, _) => false,
+    };
+    match client {
+        Some(client) if authenticated => Ok(client),
+        _ => {
+            state.kv.increment(&failures_key, 60).await?;
+            Err(OAuthError::invalid_client("client authentication failed"))
+        }
+    }
+}

@@ -1,0 +1,55 @@
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use super::OAuthError;
+use super::access_token::{self, AccessTokenSpec};
+use super::token::TokenResponse;
+use crate::oidc::id_token::{self, IdTokenSpec};
+use crate::state::AppState;
+use crate::store::{Client, Grant, GrantStore, User};
+
+/// Access token (recorded against its grant) and, with `openid`, an ID token.
+pub(crate) async fn issue_user_tokens(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    grant: &Grant,
+    scopes: &[String],
+    nonce: Option<&str>,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let audience = access_token::audience(state, client, grant.resource.as_deref(), scopes);
+    let access = access_token::mint(
+        state,
+        AccessTokenSpec { client, subject: &user.sub, scopes, audience, auth_time: Some(grant.auth_time) },
+    )?;
+    state
+        .db
+        .record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at)
+        .await?;
+    let id_token = if super::scope::contains(scopes, super::scope::OPENID) {
+        Some(id_token::mint(
+            state,
+            IdTokenSpec {
+                client_id: &client.id,
+                user,
+                scopes,
+                nonce,
+                auth_time: grant.auth_time,
+                amr: &grant.amr,
+                access_token: Some(&access.token),
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: state.config.access_token_ttl,
+        scope: super::scope::join(scopes),
+        refresh_token,
+        id_token,
+    })
+}

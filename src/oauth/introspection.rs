@@ -1,0 +1,51 @@
+//! RFC 7662. Full answers to the token's own client and to resource servers; everyone else,
+//! and every revoked, expired or banned user's token, gets `{"active": false}`.
+
+use serde_json::{Value, json};
+
+use super::client_auth::{self, ClientCredentials};
+use super::params::Params;
+use super::{OAuthError, REFRESH_HASH_PURPOSE, access_token, token::reject_malformed};
+use crate::state::AppState;
+use crate::store::{GrantStore, UserStore};
+
+pub async fn introspect(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<Value, OAuthError> {
+    reject_malformed(params)?;
+    let caller = client_auth::authenticate(state, params, credentials).await?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let inactive = json!({ "active": false });
+    let now = state.now();
+    let may_see = |client_id: &str| client_id == caller.id || caller.resource_server;
+
+    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token);
+    if let Some((refresh, grant)) = state.db.refresh_token_by_hash(&token_hash).await? {
+        let live = grant.revoked_at.is_none() && refresh.rotated_at.is_none() && refresh.expires_at.min(grant.expires_at) > now;
+        if !live || !may_see(&grant.client_id) {
+            return Ok(inactive);
+        }
+        let Some(user) = state.db.user_by_id(&grant.user_id).await?.filter(|user| user.is_active()) else {
+            return Ok(inactive);
+        };
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "sub": user.sub,
+            "iss": state.config.issuer,
+            "iat": refresh.created_at,
+            "exp": refresh.expires_at.min(grant.expires_at),
+        }));
+    }
+    match access_token::validate(state, token).await {
+        Ok(access) if may_see(&access.client_id) => {
+            let mut answer = access.claims.clone();
+            answer.insert("active".into(), Value::Bool(true));
+            answer.insert("token_type".into(), Value::String("Bearer".into()));
+            Ok(Value::Object(answer))
+        }
+        Ok(_) => Ok(inactive),
+        Err(OAuthError::Protocol { .. }) => Ok(inactive),
+        Err(other) => Err(other),
+    }
+}

@@ -1,0 +1,21 @@
+//! The OAuth 2.1 core: no HTTP types here. One file per grant under `grants/`, the
+//! authorization endpoint as a pipeline of named checks under `authorize/`.
+
+pub mod access_token;
+pub mod authorize;
+pub mod client_auth;
+mod error;
+pub mod grants;
+pub mod introspection;
+pub mod params;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod revocation;
+pub mod scope;
+pub mod token;
+
+pub use error::OAuthError;
+
+/// Purposes for the keyed hashes of stored secrets.
+pub const CODE_HASH_PURPOSE: &str = "authorization-code";
+pub const REFRESH_HASH_PURPOSE: &str = "refresh-token";

@@ -1,0 +1,82 @@
+//! Request parameters from a query string or form body. RFC 6749 §3.1: parameters must
+//! not repeat, so repeats are kept aside for the checks to refuse.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+    repeated: Vec<String>,
+}
+
+/// The longest single parameter value accepted anywhere (tokens and state included).
+pub const MAX_PARAM_LEN: usize = 4096;
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` bytes; `None` when they are not valid UTF-8
+    /// after percent-decoding.
+    pub fn parse(bytes: &[u8]) -> Option<Params> {
+        let mut params = Params::default();
+        for (key, value) in form_urlencoded::parse(bytes) {
+            if matches!(key, std::borrow::Cow::Owned(_)) || matches!(value, std::borrow::Cow::Owned(_)) {
+                // Owned means decoding happened; lossy replacement characters mean bad UTF-8.
+                if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
+                    return None;
+                }
+            }
+            if params.values.contains_key(key.as_ref()) {
+                if !params.repeated.iter().any(|r| r == key.as_ref()) {
+                    params.repeated.push(key.into_owned());
+                }
+                continue;
+            }
+            params.values.insert(key.into_owned(), value.into_owned());
+        }
+        Some(params)
+    }
+
+    /// The value, treating an empty value as absent (RFC 6749 §3.1).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str).filter(|value| !value.is_empty())
+    }
+
+    pub fn is_repeated(&self, key: &str) -> bool {
+        self.repeated.iter().any(|r| r == key)
+    }
+
+    pub fn first_repeated(&self) -> Option<&str> {
+        self.repeated.first().map(String::as_str)
+    }
+
+    /// The first parameter whose value is longer than `MAX_PARAM_LEN`.
+    pub fn first_oversized(&self) -> Option<&str> {
+        self.values.iter().find(|(_, value)| value.len() > MAX_PARAM_LEN).map(|(key, _)| key.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Params {
+        let mut params = Params::default();
+        for (key, value) in pairs {
+            params.values.insert(key.to_string(), value.to_string());
+        }
+        params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_and_bad_utf8() {
+        let params = Params::parse(b"a=1&b=2&a=3").expect("utf8");
+        assert_eq!(params.get("a"), Some("1"));
+        assert!(params.is_repeated("a"));
+        assert!(!params.is_repeated("b"));
+        assert!(Params::parse(b"a=%FF%FE").is_none());
+        assert_eq!(Params::parse(b"a=").expect("ok").get("a"), None);
+    }
+}

@@ -1,0 +1,28 @@
+//! RFC 7009. A client revokes only tokens issued to it; the answer is the same either way.
+
+use super::client_auth::{self, ClientCredentials};
+use super::params::Params;
+use super::{OAuthError, REFRESH_HASH_PURPOSE, access_token, token::reject_malformed};
+use crate::state::AppState;
+use crate::store::GrantStore;
+
+pub async fn revoke(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<(), OAuthError> {
+    reject_malformed(params)?;
+    let client = client_auth::authenticate(state, params, credentials).await?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = state.now();
+    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token);
+    if let Some((_, grant)) = state.db.refresh_token_by_hash(&token_hash).await? {
+        // Revoking a refresh token revokes its family and the access tokens of the same grant.
+        if grant.client_id == client.id {
+            state.db.revoke_grant(&grant.id, now).await?;
+        }
+        return Ok(());
+    }
+    if let Ok(access) = access_token::parse_signed(state, token) {
+        if access.client_id == client.id {
+            state.db.revoke_access_token(&access.jti, &client.id, access.expires_at, now).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! POST /token: checks common to every grant, then the grant's own file.
+
+use serde::Serialize;
+
+use super::client_auth::{self, ClientCredentials};
+use super::params::Params;
+use super::{OAuthError, grants};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+pub async fn handle(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<TokenResponse, OAuthError> {
+    reject_malformed(params)?;
+    let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let client = client_auth::authenticate(state, params, credentials).await?;
+    check_rate_limit(state, &client.id).await?;
+    match grant_type {
+        "authorization_code" => grants::authorization_code::exchange(state, &client, params).await,
+        "refresh_token" => grants::refresh_token::refresh(state, &client, params).await,
+        "client_credentials" => grants::client_credentials::issue(state, &client, params).await,
+        "password" => Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)")),
+        _ => Err(OAuthError::unsupported_grant_type("grant_type is not supported")),
+    }
+}
+
+/// Repeated or oversized parameters are refused before anything else looks at them.
+pub fn reject_malformed(params: &Params) -> Result<(), OAuthError> {
+    if let Some(name) = params.first_repeated() {
+        return Err(OAuthError::invalid_request(format!("parameter '{name}' is repeated")));
+    }
+    if let Some(name) = params.first_oversized() {
+        return Err(OAuthError::invalid_request(format!("parameter '{name}' is too long")));
+    }
+    Ok(())
+}
+
+async fn check_rate_limit(state: &AppState, client_id: &str) -> Result<(), OAuthError> {
+    let limit = state.config.token_rate_limit;
+    if limit == 0 {
+        return Ok(());
+    }
+    let minute = state.now() / 60;
+    let key = format!("token-rate:{client_id}:{minute}");
+    if state.kv.increment(&key, 60).await? > limit {
+        return Err(OAuthError::RateLimited { retry_after: 60 - state.now() % 60 });
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! OIDC Discovery and RFC 8414 metadata, built once from the configuration.
+
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::oauth::scope::STANDARD_SCOPES;
+
+fn common(config: &Config) -> serde_json::Map<String, Value> {
+    let issuer = &config.issuer;
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let document = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "scopes_supported": STANDARD_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "service_documentation": format!("{issuer}/docs"),
+    });
+    match document {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+pub fn oauth_metadata(config: &Config) -> Value {
+    Value::Object(common(config))
+}
+
+pub fn openid_configuration(config: &Config) -> Value {
+    let issuer = &config.issuer;
+    let mut document = common(config);
+    let mut claims: Vec<&str> = super::claims::SUPPORTED.to_vec();
+    claims.extend(super::claims::SUPPORTED_MORE);
+    let extra = json!({
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/logout"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": claims,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    if let Value::Object(extra) = extra {
+        document.extend(extra);
+    }
+    Value::Object(document)
+}

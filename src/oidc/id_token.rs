@@ -1,0 +1,48 @@
+//! ID tokens (OIDC Core §2) and the `at_hash` that binds them to their access token.
+
+use serde_json::{Map, Value, json};
+
+use crate::crypto::{b64url, sha256};
+use crate::oauth::OAuthError;
+use crate::state::AppState;
+use crate::store::User;
+
+pub struct IdTokenSpec<'a> {
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scopes: &'a [String],
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub access_token: Option<&'a str>,
+}
+
+pub fn mint(state: &AppState, spec: IdTokenSpec<'_>) -> Result<String, OAuthError> {
+    let now = state.now();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), Value::String(state.config.issuer.clone()));
+    claims.insert("sub".into(), Value::String(spec.user.sub.clone()));
+    claims.insert("aud".into(), Value::String(spec.client_id.to_string()));
+    claims.insert("azp".into(), Value::String(spec.client_id.to_string()));
+    claims.insert("exp".into(), json!(now + state.config.id_token_ttl));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("auth_time".into(), json!(spec.auth_time));
+    let amr: Vec<&str> = spec.amr.split(' ').filter(|s| !s.is_empty()).collect();
+    claims.insert("amr".into(), json!(amr));
+    if let Some(nonce) = spec.nonce {
+        claims.insert("nonce".into(), Value::String(nonce.to_string()));
+    }
+    if let Some(access_token) = spec.access_token {
+        claims.insert("at_hash".into(), Value::String(at_hash(access_token)));
+    }
+    for (name, value) in super::claims::for_scopes(spec.user, spec.scopes) {
+        claims.insert(name, value);
+    }
+    Ok(state.keys.sign("JWT", &claims)?)
+}
+
+/// Left half of the SHA-256 of the access token, base64url (RS256 uses SHA-256).
+pub fn at_hash(access_token: &str) -> String {
+    let digest = sha256(access_token);
+    b64url(&digest[..16])
+}

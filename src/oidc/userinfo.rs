@@ -1,0 +1,27 @@
+//! /userinfo: claims by the access token's scopes, `sub` equal to the ID token's.
+
+use serde_json::{Map, Value};
+
+use crate::oauth::{OAuthError, access_token, scope};
+use crate::state::AppState;
+use crate::store::UserStore;
+
+pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Map<String, Value>, OAuthError> {
+    let token = access_token::validate(state, bearer).await?;
+    if !token.has_scope(scope::OPENID) {
+        return Err(OAuthError::insufficient_scope("the access token lacks the openid scope"));
+    }
+    if token.is_client_token() {
+        return Err(OAuthError::invalid_token("the access token does not belong to a user"));
+    }
+    let user = state
+        .db
+        .user_by_sub(&token.subject)
+        .await?
+        .filter(|user| user.is_active())
+        .ok_or_else(|| OAuthError::invalid_token("the user is no longer active"))?;
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::String(user.sub.clone()));
+    claims.extend(super::claims::for_scopes(&user, &token.scopes));
+    Ok(claims)
+}

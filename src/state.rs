@@ -1,0 +1,61 @@
+//! Everything a request needs, built once at start and shared.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::{SecretError, ServerSecret};
+use crate::keys::{KeyError, KeyManager};
+use crate::kv::{Kv, MemoryKv};
+use crate::store::{Db, StoreError};
+
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub kv: Kv,
+    pub keys: KeyManager,
+    pub secret: ServerSecret,
+    pub clock: SharedClock,
+    /// Discovery documents serialised once: they change only with the configuration.
+    pub openid_configuration: String,
+    pub oauth_metadata: String,
+}
+
+pub type SharedState = Arc<AppState>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("OXIDP_DATABASE_URL: {0}")]
+    Database(#[from] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+}
+
+impl AppState {
+    /// Opens the database (migrating it), loads the secret and the signing keys.
+    pub async fn build(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
+        let secret = ServerSecret::load_or_generate(config.secret_key.as_deref(), Path::new(&config.keys_dir))?;
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let keys = KeyManager::new(
+            db.clone(),
+            secret.clone(),
+            clock.clone(),
+            config.rsa_bits,
+            config.jwks_max_age + config.key_refresh_interval,
+            config.access_token_ttl.max(config.id_token_ttl),
+        );
+        keys.bootstrap().await?;
+        let kv = Kv::Memory(MemoryKv::new(clock.clone()));
+        let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
+        let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
+        Ok(Arc::new(AppState { config, db, kv, keys, secret, clock, openid_configuration, oauth_metadata }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,130 @@
+use super::{Db, StoreError, StoreResult, decode_list, encode_list, on_pool};
+
+/// A registered OAuth client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub resource_server: bool,
+    pub pkce_exempt: bool,
+    /// An admin allowed this client to request the `account`/`admin` scopes of oxidp's own API.
+    pub api_access: bool,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    audiences: String,
+    resources: String,
+    is_public: bool,
+    first_party: bool,
+    resource_server: bool,
+    pkce_exempt: bool,
+    api_access: bool,
+    created_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> StoreResult<Client> {
+        Ok(Client {
+            id: row.id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            redirect_uris: decode_list(&row.redirect_uris)?,
+            post_logout_redirect_uris: decode_list(&row.post_logout_redirect_uris)?,
+            grant_types: decode_list(&row.grant_types)?,
+            scopes: decode_list(&row.scopes)?,
+            audiences: decode_list(&row.audiences)?,
+            resources: decode_list(&row.resources)?,
+            is_public: row.is_public,
+            first_party: row.first_party,
+            resource_server: row.resource_server,
+            pkce_exempt: row.pkce_exempt,
+            api_access: row.api_access,
+            created_at: row.created_at,
+        })
+    }
+}
+
+pub struct NewClient {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub resource_server: bool,
+    pub pkce_exempt: bool,
+    pub api_access: bool,
+}
+
+pub trait ClientStore {
+    async fn create_client(&self, client: NewClient, now: i64) -> StoreResult<()>;
+    async fn client_by_id(&self, id: &str) -> StoreResult<Option<Client>>;
+    async fn count_clients(&self) -> StoreResult<i64>;
+}
+
+impl ClientStore for Db {
+    async fn create_client(&self, c: NewClient, now: i64) -> StoreResult<()> {
+        let sql = "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+                   audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.secret_hash)
+            .bind(encode_list(&c.redirect_uris))
+            .bind(encode_list(&c.post_logout_redirect_uris))
+            .bind(encode_list(&c.grant_types))
+            .bind(encode_list(&c.scopes))
+            .bind(encode_list(&c.audiences))
+            .bind(encode_list(&c.resources))
+            .bind(c.is_public)
+            .bind(c.first_party)
+            .bind(c.resource_server)
+            .bind(c.pkce_exempt)
+            .bind(c.api_access)
+            .bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn client_by_id(&self, id: &str) -> StoreResult<Option<Client>> {
+        let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
+                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, created_at FROM clients WHERE id = $1";
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql).bind(id).fetch_optional(pool).await)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn count_clients(&self) -> StoreResult<i64> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM clients").fetch_one(pool).await)?)
+    }
+}

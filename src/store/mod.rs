@@ -1,0 +1,138 @@
+//! Storage: one SQL text per operation, run on PostgreSQL or SQLite through [`Db`].
+//! Each table family has its own small trait in its own file; the PostgreSQL/SQLite
+//! differences live only in this folder.
+
+// The traits are used through the concrete `Db`, whose futures are `Send`.
+#![allow(async_fn_in_trait)]
+
+pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use clients::{Client, ClientStore, NewClient};
+pub use codes::{AuthCode, CodeConsumption, CodeStore};
+pub use consents::ConsentStore;
+pub use grants::{AccessTokenState, Grant, GrantStore, RefreshToken};
+pub use sessions::{Session, SessionStore};
+pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
+pub use users::{NewUser, User, UserStore};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached now; callers answer 503 and retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// A unique constraint refused the write.
+    #[error("already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => StoreError::Unavailable(error),
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// SQLite "busy"/"locked" and PostgreSQL connection-class errors are transient.
+fn is_busy(code: Option<&str>) -> bool {
+    matches!(code, Some("5") | Some("6") | Some("517")) || code.is_some_and(|c| c.starts_with("08") || c == "57P01")
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Runs the same expression on whichever pool `db` holds.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+impl Db {
+    pub async fn connect(url: &str) -> StoreResult<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                .create_if_missing(true)
+                .busy_timeout(Duration::from_secs(5));
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self {
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// True when a trivial query succeeds.
+    pub async fn ping(&self) -> bool {
+        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => "postgres",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// JSON-encoded string lists in a TEXT column.
+pub(crate) fn encode_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn decode_list(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
+}

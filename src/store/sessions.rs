@@ -1,0 +1,60 @@
+use sqlx::AssertSqlSafe;
+use super::{Db, StoreResult, on_pool};
+
+/// A browser session. The cookie holds a random token; only its keyed hash is stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub id: String,
+    pub token_hash: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+const SESSION_COLUMNS: &str = "id, token_hash, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at";
+
+pub trait SessionStore {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()>;
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+}
+
+impl SessionStore for Db {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let sql = format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        on_pool!(self, |pool| sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(&s.id)
+            .bind(&s.token_hash)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(&s.amr)
+            .bind(&s.ip)
+            .bind(&s.user_agent)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.expires_at)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Session>(AssertSqlSafe(sql.as_str())).bind(token_hash).fetch_optional(pool).await)?)
+    }
+
+    async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

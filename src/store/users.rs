@@ -1,0 +1,103 @@
+use sqlx::AssertSqlSafe;
+use serde::Serialize;
+
+use super::{Db, StoreResult, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct User {
+    pub id: String,
+    pub sub: String,
+    pub email: String,
+    pub email_verified: bool,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub role: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
+pub struct NewUser {
+    pub email: String,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub role: String,
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+const USER_COLUMNS: &str = "id, sub, email, email_verified, password_hash, name, given_name, family_name, picture, \
+     phone_number, phone_number_verified, locale, zoneinfo, role, status, created_at, updated_at";
+
+pub trait UserStore {
+    async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_sub(&self, sub: &str) -> StoreResult<Option<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+}
+
+impl UserStore for Db {
+    async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let sub = uuid::Uuid::new_v4().to_string();
+        let email = user.email.trim().to_string();
+        let sql = "INSERT INTO users (id, sub, email, email_normalized, email_verified, password_hash, name, role, status, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&id)
+            .bind(&sub)
+            .bind(&email)
+            .bind(normalize_email(&email))
+            .bind(user.email_verified)
+            .bind(&user.password_hash)
+            .bind(&user.name)
+            .bind(&user.role)
+            .bind(now)
+            .execute(pool).await.map(|r| r.rows_affected()))?;
+        self.user_by_id(&id).await?.ok_or_else(|| super::StoreError::Corrupt("user vanished after insert".into()))
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?)
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str()))
+            .bind(normalize_email(email))
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    async fn user_by_sub(&self, sub: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE sub = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str())).bind(sub).fetch_optional(pool).await)?)
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await)?)
+    }
+}
