@@ -163,7 +163,8 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
             Ok(None)
         }
         Command::Migrate => {
-            let db = crate::store::Db::connect(&config.database_url).await.map_err(|e| CliError::Failed(e.to_string()))?;
+            let db =
+                crate::store::Db::connect(&config.database_url).await.map_err(|e| CliError::Failed(e.to_string()))?;
             db.migrate().await.map_err(|e| CliError::Failed(e.to_string()))?;
             Ok(None)
         }
@@ -183,9 +184,12 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
                 KeysCommand::Rotate => Ok(Some(json!(state.keys.rotate().await.map_err(failed)?))),
                 KeysCommand::List => Ok(Some(json!({ "keys": state.keys.list().await.map_err(failed)? }))),
                 KeysCommand::Import { pem } => {
-                    let bytes = std::fs::read(&pem).map_err(|e| CliError::Invalid(format!("--pem {}: {e}", pem.display())))?;
+                    let bytes =
+                        std::fs::read(&pem).map_err(|e| CliError::Invalid(format!("--pem {}: {e}", pem.display())))?;
                     let key = state.keys.import_pem(&bytes).await.map_err(|e| match e {
-                        crate::keys::KeyError::Material(message) => CliError::Invalid(format!("--pem {}: {message}", pem.display())),
+                        crate::keys::KeyError::Material(message) => {
+                            CliError::Invalid(format!("--pem {}: {message}", pem.display()))
+                        }
                         other => failed(other),
                     })?;
                     Ok(Some(json!(key)))

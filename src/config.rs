@@ -137,9 +137,8 @@ impl Config {
         if let Some(path) = toml_path {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = Env::prefixed("OXIDP_").ignore(&["CONFIG"]).split("__").map(|key| {
-            key.as_str().to_ascii_lowercase().into()
-        });
+        let env =
+            Env::prefixed("OXIDP_").ignore(&["CONFIG"]).split("__").map(|key| key.as_str().to_ascii_lowercase().into());
         figment.merge(ListEnv(env))
     }
 
@@ -157,8 +156,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError::new("OXIDP_ISSUER", format!("not a URL: {e}")))?;
+        let issuer =
+            url::Url::parse(&self.issuer).map_err(|e| ConfigError::new("OXIDP_ISSUER", format!("not a URL: {e}")))?;
         if !matches!(issuer.scheme(), "http" | "https")
             || issuer.query().is_some()
             || issuer.fragment().is_some()
@@ -169,7 +168,10 @@ impl Config {
                 "must be an http(s) URL without query, fragment or trailing slash",
             ));
         }
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")) {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::new("OXIDP_DATABASE_URL", "must start with sqlite: or postgres://"));
         }
         let positive = [
@@ -193,13 +195,14 @@ impl Config {
             }
         }
         if self.refresh_reuse_grace < 0 || self.token_rate_limit < 0 {
-            let name = if self.refresh_reuse_grace < 0 { "OXIDP_REFRESH_REUSE_GRACE" } else { "OXIDP_TOKEN_RATE_LIMIT" };
+            let name =
+                if self.refresh_reuse_grace < 0 { "OXIDP_REFRESH_REUSE_GRACE" } else { "OXIDP_TOKEN_RATE_LIMIT" };
             return Err(ConfigError::new(name, "must not be negative"));
         }
         if self.refresh_token_max_ttl < self.refresh_token_ttl {
             return Err(ConfigError::new("OXIDP_REFRESH_TOKEN_MAX_TTL", "must be at least OXIDP_REFRESH_TOKEN_TTL"));
         }
-        if !(2048..=8192).contains(&self.rsa_bits) || self.rsa_bits % 8 != 0 {
+        if !(2048..=8192).contains(&self.rsa_bits) || !self.rsa_bits.is_multiple_of(8) {
             return Err(ConfigError::new("OXIDP_RSA_BITS", "must be a multiple of 8 between 2048 and 8192"));
         }
         if self.max_body_bytes < 1024 {

@@ -26,7 +26,8 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
 }
 
 /// argon2id hash of a random string nobody knows, with the same parameters as real hashes.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0yA8cQv3Wo1oNXDGMnvONl0Dz1yENUCh6N0d8eynKk4";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0yA8cQv3Wo1oNXDGMnvONl0Dz1yENUCh6N0d8eynKk4";
 
 #[cfg(test)]
 mod tests {

@@ -46,9 +46,13 @@ pub async fn create(state: &AppState, args: CreateClientArgs) -> Result<Value, C
     if args.name.trim().is_empty() {
         return Err(invalid("--name must not be empty".into()));
     }
-    let grant_types: Vec<String> = args.grant_types.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
+    let grant_types: Vec<String> =
+        args.grant_types.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
     if let Some(unknown) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(invalid(format!("--grant-types: unknown grant type '{unknown}' (known: {})", GRANT_TYPES.join(", "))));
+        return Err(invalid(format!(
+            "--grant-types: unknown grant type '{unknown}' (known: {})",
+            GRANT_TYPES.join(", ")
+        )));
     }
     if grant_types.is_empty() {
         return Err(invalid("--grant-types must name at least one grant type".into()));
@@ -77,7 +81,8 @@ pub async fn create(state: &AppState, args: CreateClientArgs) -> Result<Value, C
     if args.audiences.iter().any(|a| a.trim().is_empty()) {
         return Err(invalid("--audience must not be empty".into()));
     }
-    let scopes = scope::parse(&args.scopes).map_err(|_| invalid("--scopes contains characters that are not allowed".into()))?;
+    let scopes =
+        scope::parse(&args.scopes).map_err(|_| invalid("--scopes contains characters that are not allowed".into()))?;
     if scopes.iter().any(|s| scope::is_api_scope(s)) && !args.first_party {
         return Err(invalid("--scopes: account and admin are only for --first-party clients".into()));
     }

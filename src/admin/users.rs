@@ -20,12 +20,20 @@ pub fn check_password(email: &str, password: &str) -> Result<(), String> {
 pub fn check_email(email: &str) -> Result<(), String> {
     let email = email.trim();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid { Ok(()) } else { Err(format!("--email '{email}' is not a valid email address")) }
 }
 
-pub async fn create(state: &AppState, email: &str, password: &str, name: Option<String>, admin: bool) -> Result<User, CliError> {
+pub async fn create(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: Option<String>,
+    admin: bool,
+) -> Result<User, CliError> {
     check_email(email).map_err(CliError::Invalid)?;
     check_password(email, password).map_err(CliError::Invalid)?;
     let hash = passwords::hash_password(password).map_err(CliError::Failed)?;
@@ -37,7 +45,9 @@ pub async fn create(state: &AppState, email: &str, password: &str, name: Option<
         role: if admin { "admin" } else { "user" }.to_string(),
     };
     state.db.create_user(user, state.now()).await.map_err(|error| match error {
-        StoreError::Conflict => CliError::Invalid(format!("--email: a user with email '{}' already exists", email.trim())),
+        StoreError::Conflict => {
+            CliError::Invalid(format!("--email: a user with email '{}' already exists", email.trim()))
+        }
         other => CliError::Failed(other.to_string()),
     })
 }

@@ -81,7 +81,9 @@ async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -
     let Some(id) = id else { return Ok(None) };
     match authorize::load_pending(state, id).await {
         Ok(Some(pending)) => Ok(Some(pending)),
-        Ok(None) => Err(bad_request_page(req, "This sign-in request has expired. Go back to the application and start again.")),
+        Ok(None) => {
+            Err(bad_request_page(req, "This sign-in request has expired. Go back to the application and start again."))
+        }
         Err(error) => Err(authorize_error(&state.config.issuer, error, request_id(req))),
     }
 }
@@ -97,7 +99,13 @@ struct LoginForm<'a> {
     error: Option<&'a str>,
 }
 
-async fn render_login(state: &SharedState, req: &Request, pending: Option<&Pending>, form: LoginForm<'_>, status: StatusCode) -> Response {
+async fn render_login(
+    state: &SharedState,
+    req: &Request,
+    pending: Option<&Pending>,
+    form: LoginForm<'_>,
+    status: StatusCode,
+) -> Response {
     let csrf = csrf::ensure(req);
     let token = csrf.token(state, LOGIN_FORM);
     let client = client_name(state, pending).await;
@@ -131,7 +139,12 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
         Err(error) => return bad_request_page(req, body_error_message(error)),
     };
     if !csrf::verify(state, req, LOGIN_FORM, form.get("csrf")) {
-        return pages::error(StatusCode::FORBIDDEN, "Form expired", "The sign-in form expired or was not sent from this site. Reload the page and try again.", request_id(req));
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "The sign-in form expired or was not sent from this site. Reload the page and try again.",
+            request_id(req),
+        );
     }
     let mut pending = match pending_or_page(state, req, form.get("request")).await {
         Ok(pending) => pending,
@@ -142,29 +155,56 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
     let request_field = form.get("request").unwrap_or("");
     let retry = |error: &'static str| LoginForm { request_id: request_field, email, error: Some(error) };
     if email.len() > 320 || password.len() > 1024 {
-        return render_login(state, req, pending.as_ref(), retry("Incorrect email or password."), StatusCode::UNAUTHORIZED).await;
+        return render_login(
+            state,
+            req,
+            pending.as_ref(),
+            retry("Incorrect email or password."),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     }
     let ip = client_ip(state, req);
     let user = match login::password_login(state, email, password, &ip).await {
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => {
-            return render_login(state, req, pending.as_ref(), retry("Incorrect email or password."), StatusCode::UNAUTHORIZED).await;
+            return render_login(
+                state,
+                req,
+                pending.as_ref(),
+                retry("Incorrect email or password."),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
         }
         Err(LoginError::Locked { retry_after }) => {
-            let mut response =
-                render_login(state, req, pending.as_ref(), retry("Too many failed attempts. Please wait a while and try again."), StatusCode::TOO_MANY_REQUESTS).await;
+            let mut response = render_login(
+                state,
+                req,
+                pending.as_ref(),
+                retry("Too many failed attempts. Please wait a while and try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await;
             if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
                 response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
             }
             return response;
         }
-        Err(LoginError::Unavailable) => return authorize_error(&state.config.issuer, AuthorizeError::Unavailable, request_id(req)),
-        Err(LoginError::Internal(message)) => return authorize_error(&state.config.issuer, AuthorizeError::Internal(message), request_id(req)),
+        Err(LoginError::Unavailable) => {
+            return authorize_error(&state.config.issuer, AuthorizeError::Unavailable, request_id(req));
+        }
+        Err(LoginError::Internal(message)) => {
+            return authorize_error(&state.config.issuer, AuthorizeError::Internal(message), request_id(req));
+        }
     };
-    let started = match session::start(state, &user, "pwd", cookie(req, cookies::SESSION).as_deref(), Some(ip), user_agent(req)).await {
-        Ok(started) => started,
-        Err(error) => return authorize_error(&state.config.issuer, error.into(), request_id(req)),
-    };
+    let started =
+        match session::start(state, &user, "pwd", cookie(req, cookies::SESSION).as_deref(), Some(ip), user_agent(req))
+            .await
+        {
+            Ok(started) => started,
+            Err(error) => return authorize_error(&state.config.issuer, error.into(), request_id(req)),
+        };
     let session_cookie = cookies::set(state, cookies::SESSION, &started.token, Some(state.config.session_ttl));
     let active = ActiveSession { session: started.session, user };
     let mut response = match pending.as_mut() {
@@ -207,7 +247,13 @@ pub async fn consent_page(req: &Request, Data(state): Data<&SharedState>) -> Res
     let token = csrf.token(state, CONSENT_FORM);
     let client = client_name(state, Some(&pending)).await.unwrap_or_else(|| pending.request.client_id.clone());
     let scopes = pending.request.scopes.iter().map(|scope| (scope.clone(), pages::describe_scope(scope))).collect();
-    let page = ConsentPage { csrf: &token, request_id: &pending.id, client_name: &client, user_email: &session.user.email, scopes };
+    let page = ConsentPage {
+        csrf: &token,
+        request_id: &pending.id,
+        client_name: &client,
+        user_email: &session.user.email,
+        scopes,
+    };
     csrf.attach(state, pages::render(StatusCode::OK, &page))
 }
 
@@ -218,7 +264,12 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         Err(error) => return bad_request_page(req, body_error_message(error)),
     };
     if !csrf::verify(state, req, CONSENT_FORM, form.get("csrf")) {
-        return pages::error(StatusCode::FORBIDDEN, "Form expired", "The consent form expired or was not sent from this site. Reload the page and try again.", request_id(req));
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "The consent form expired or was not sent from this site. Reload the page and try again.",
+            request_id(req),
+        );
     }
     let mut pending = match pending_or_page(state, req, form.get("request")).await {
         Ok(Some(pending)) => pending,
@@ -231,11 +282,13 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         Err(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
     };
     let result = match form.get("decision") {
-        Some("approve") => async {
-            authorize::mark_consent_given(state, &mut pending).await?;
-            authorize::resume(state, pending, Some(&session)).await
+        Some("approve") => {
+            async {
+                authorize::mark_consent_given(state, &mut pending).await?;
+                authorize::resume(state, pending, Some(&session)).await
+            }
+            .await
         }
-        .await,
         Some("deny") => Err(AuthorizeError::Redirect {
             redirect_uri: pending.request.redirect_uri.clone(),
             error: "access_denied",
@@ -249,4 +302,3 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
     }
 }
-

@@ -16,7 +16,8 @@ pub fn client_ip(state: &AppState, req: &Request) -> String {
     if !trusted(&peer) {
         return peer.to_string();
     }
-    let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let forwarded =
+        req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
     forwarded
         .split(',')
         .rev()

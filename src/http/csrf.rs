@@ -31,10 +31,9 @@ impl CsrfCookie {
 
     /// Adds the Set-Cookie header when the cookie was created for this response.
     pub fn attach(&self, state: &AppState, mut response: Response) -> Response {
-        if self.is_new {
-            if let Ok(value) = HeaderValue::from_str(&cookies::set(state, cookies::CSRF, &self.value, None)) {
-                response.headers_mut().append(SET_COOKIE, value);
-            }
+        let cookie = self.is_new.then(|| HeaderValue::from_str(&cookies::set(state, cookies::CSRF, &self.value, None)));
+        if let Some(Ok(value)) = cookie {
+            response.headers_mut().append(SET_COOKIE, value);
         }
         response
     }

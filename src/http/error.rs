@@ -1,9 +1,9 @@
 //! Every error's wire form, in one place: OAuth JSON for the protocol endpoints, HTML pages
 //! for the browser flow.
 
+use poem::Response;
 use poem::http::StatusCode;
 use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
-use poem::Response;
 use serde_json::json;
 
 use super::pages;
@@ -30,14 +30,18 @@ pub fn oauth_json(error: OAuthError) -> Response {
         }
     };
     let body = json!({ "error": code, "error_description": description });
-    let mut response = no_store(Response::builder().status(status).header(CONTENT_TYPE, "application/json")).body(body.to_string());
+    let mut response =
+        no_store(Response::builder().status(status).header(CONTENT_TYPE, "application/json")).body(body.to_string());
     let headers = response.headers_mut();
     match &error {
         OAuthError::Protocol { error: "invalid_client", .. } => {
             headers.insert(WWW_AUTHENTICATE, static_header("Basic realm=\"oxidp\""));
         }
         OAuthError::Protocol { error: bearer @ ("invalid_token" | "insufficient_scope"), description } => {
-            let value = format!("Bearer realm=\"oxidp\", error=\"{bearer}\", error_description=\"{}\"", description.replace('"', "'"));
+            let value = format!(
+                "Bearer realm=\"oxidp\", error=\"{bearer}\", error_description=\"{}\"",
+                description.replace('"', "'")
+            );
             if let Ok(value) = value.parse() {
                 headers.insert(WWW_AUTHENTICATE, value);
             }
@@ -70,7 +74,9 @@ pub fn authorize_error(issuer: &str, error: AuthorizeError, request_id: Option<S
         return see_other(&location);
     }
     match error {
-        AuthorizeError::Page(message) => pages::error(StatusCode::BAD_REQUEST, "Something is wrong with this request", &message, request_id),
+        AuthorizeError::Page(message) => {
+            pages::error(StatusCode::BAD_REQUEST, "Something is wrong with this request", &message, request_id)
+        }
         AuthorizeError::Unavailable => {
             let mut response = pages::error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -83,9 +89,16 @@ pub fn authorize_error(issuer: &str, error: AuthorizeError, request_id: Option<S
         }
         AuthorizeError::Internal(message) => {
             tracing::error!(%message, "internal error in the browser flow");
-            pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "An internal error occurred.", request_id)
+            pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "An internal error occurred.",
+                request_id,
+            )
         }
-        AuthorizeError::Redirect { .. } => pages::error(StatusCode::BAD_REQUEST, "Error", "The request failed.", request_id),
+        AuthorizeError::Redirect { .. } => {
+            pages::error(StatusCode::BAD_REQUEST, "Error", "The request failed.", request_id)
+        }
     }
 }
 
@@ -104,7 +117,9 @@ fn redirect(status: StatusCode, location: &str) -> Response {
             response.headers_mut().insert(LOCATION, value);
             response
         }
-        Err(_) => pages::error(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect target is not a valid URL.", None),
+        Err(_) => {
+            pages::error(StatusCode::BAD_REQUEST, "Invalid redirect", "The redirect target is not a valid URL.", None)
+        }
     }
 }
 

@@ -20,32 +20,49 @@ const FORWARDED: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirec
 
 #[handler]
 pub async fn end_session(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
-    let params = if req.method() == Method::POST {
-        form_params(state, req, body).await.ok()
-    } else {
-        query_params(req)
-    };
+    let params =
+        if req.method() == Method::POST { form_params(state, req, body).await.ok() } else { query_params(req) };
     let Some(params) = params else {
-        return pages::error(StatusCode::BAD_REQUEST, "Cannot sign out", "The logout request is malformed.", request_id(req));
+        return pages::error(
+            StatusCode::BAD_REQUEST,
+            "Cannot sign out",
+            "The logout request is malformed.",
+            request_id(req),
+        );
     };
     let request = match validate(state, &params).await {
         Ok(request) => request,
-        Err(LogoutError::Invalid(message)) => return pages::error(StatusCode::BAD_REQUEST, "Cannot sign out", &message, request_id(req)),
+        Err(LogoutError::Invalid(message)) => {
+            return pages::error(StatusCode::BAD_REQUEST, "Cannot sign out", &message, request_id(req));
+        }
         Err(LogoutError::Unavailable) => {
-            return pages::error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.", request_id(req));
+            return pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.",
+                request_id(req),
+            );
         }
     };
     let session_token = cookie(req, cookies::SESSION);
     let current = session::current(state, session_token.as_deref()).await.ok().flatten();
-    let confirmed = req.method() == Method::POST && params.get("confirm") == Some("yes") && csrf::verify(state, req, LOGOUT_FORM, params.get("csrf"));
-    let hint_matches = request.hinted && current.as_ref().is_none_or(|active| request.hint_subject.as_deref() == Some(active.user.sub.as_str()));
+    let confirmed = req.method() == Method::POST
+        && params.get("confirm") == Some("yes")
+        && csrf::verify(state, req, LOGOUT_FORM, params.get("csrf"));
+    let hint_matches = request.hinted
+        && current.as_ref().is_none_or(|active| request.hint_subject.as_deref() == Some(active.user.sub.as_str()));
     if !(confirmed || hint_matches) {
         return confirmation_page(state, req, &request, &params);
     }
-    if let Some(token) = &session_token {
-        if session::end(state, token).await.is_err() {
-            return pages::error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.", request_id(req));
-        }
+    if let Some(token) = &session_token
+        && session::end(state, token).await.is_err()
+    {
+        return pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "Please try again in a moment.",
+            request_id(req),
+        );
     }
     let mut response = match &request.redirect {
         Some(location) => see_other(location),
@@ -57,10 +74,18 @@ pub async fn end_session(req: &Request, body: Body, Data(state): Data<&SharedSta
     response
 }
 
-fn confirmation_page(state: &SharedState, req: &Request, request: &LogoutRequest, params: &crate::oauth::params::Params) -> Response {
+fn confirmation_page(
+    state: &SharedState,
+    req: &Request,
+    request: &LogoutRequest,
+    params: &crate::oauth::params::Params,
+) -> Response {
     let csrf = csrf::ensure(req);
     let token = csrf.token(state, LOGOUT_FORM);
-    let hidden = FORWARDED.iter().filter_map(|name| params.get(name).map(|value| (name.to_string(), value.to_string()))).collect();
+    let hidden = FORWARDED
+        .iter()
+        .filter_map(|name| params.get(name).map(|value| (name.to_string(), value.to_string())))
+        .collect();
     let page = LogoutPage { csrf: &token, client_name: request.client_name.as_deref(), hidden };
     csrf.attach(state, pages::render(StatusCode::OK, &page))
 }

@@ -11,14 +11,17 @@ use tracing::Instrument;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// Pages get a strict CSP: no scripts at all, styles from this origin.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Clone)]
 pub struct RequestId(pub String);
 
 fn incoming_id(req: &Request) -> Option<String> {
     let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
-    let sane = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let sane = !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     sane.then(|| value.to_string())
 }
 
@@ -26,7 +29,8 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, mut req: Request) -> poe
     let request_id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     // Only the path is logged: queries carry codes and tokens.
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let mut response = match result {
@@ -34,7 +38,11 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, mut req: Request) -> poe
         Err(error) => error.into_response(),
     };
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "served");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        );
     });
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

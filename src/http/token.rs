@@ -38,7 +38,10 @@ fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, OAuthErr
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let decode = |text: &str| {
-        form_urlencoded::parse(format!("v={text}").as_bytes()).next().map(|(_, value)| value.into_owned()).ok_or_else(malformed)
+        form_urlencoded::parse(format!("v={text}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+            .ok_or_else(malformed)
     };
     Ok(Some((decode(id)?, decode(secret)?)))
 }
@@ -54,7 +57,8 @@ pub async fn token(req: &Request, body: Body, Data(state): Data<&SharedState>) -
         token_endpoint::handle(state, &params, &credentials).await
     }
     .await;
-    match result.and_then(|response| serde_json::to_string(&response).map_err(|e| OAuthError::Internal(e.to_string()))) {
+    match result.and_then(|response| serde_json::to_string(&response).map_err(|e| OAuthError::Internal(e.to_string())))
+    {
         Ok(body) => json_ok(body),
         Err(error) => oauth_json(error),
     }

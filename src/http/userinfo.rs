@@ -22,7 +22,8 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
 pub async fn userinfo(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
     let mut token = bearer_token(req).map(str::to_string);
     if token.is_none() && req.method() == poem::http::Method::POST && is_form(req) {
-        token = form_params(state, req, body).await.ok().and_then(|params| params.get("access_token").map(str::to_string));
+        token =
+            form_params(state, req, body).await.ok().and_then(|params| params.get("access_token").map(str::to_string));
     }
     let Some(token) = token else {
         // No credentials at all: a challenge without an error code (RFC 6750 §3.1).
@@ -33,7 +34,8 @@ pub async fn userinfo(req: &Request, body: Body, Data(state): Data<&SharedState>
             .body(r#"{"error":"invalid_request","error_description":"a Bearer access token is required"}"#);
     };
     match oidc::userinfo::userinfo(state, &token).await {
-        Ok(claims) => no_store(Response::builder().header(CONTENT_TYPE, "application/json")).body(serde_json::Value::Object(claims).to_string()),
+        Ok(claims) => no_store(Response::builder().header(CONTENT_TYPE, "application/json"))
+            .body(serde_json::Value::Object(claims).to_string()),
         Err(error @ OAuthError::Protocol { .. }) => oauth_json(error),
         Err(error) => oauth_json(error),
     }

@@ -9,8 +9,8 @@ mod jwk;
 use std::sync::{Arc, RwLock};
 
 use josekit::jwk::Jwk;
-use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::KeyPair;
+use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{JwsSigner, JwsVerifier, RS256};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,6 +36,9 @@ impl From<josekit::JoseError> for KeyError {
         KeyError::Material(error.to_string())
     }
 }
+
+/// A JSON object: a JWT header or claims set.
+pub type JsonObject = Map<String, Value>;
 
 /// Why a token failed verification; callers map every case to `invalid_token` or similar.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +103,14 @@ pub struct KeyManager {
 }
 
 impl KeyManager {
-    pub fn new(db: Db, secret: ServerSecret, clock: SharedClock, rsa_bits: u32, activation_delay: i64, max_token_ttl: i64) -> Self {
+    pub fn new(
+        db: Db,
+        secret: ServerSecret,
+        clock: SharedClock,
+        rsa_bits: u32,
+        activation_delay: i64,
+        max_token_ttl: i64,
+    ) -> Self {
         Self { db, secret, clock, rsa_bits, activation_delay, max_token_ttl, set: RwLock::new(Arc::default()) }
     }
 
@@ -127,7 +137,9 @@ impl KeyManager {
             match self.load(&record) {
                 Ok(key) => keys.push(key),
                 // One unreadable key must not take the others down with it.
-                Err(error) => tracing::error!(kid = %record.kid, %error, "skipping a signing key that cannot be loaded"),
+                Err(error) => {
+                    tracing::error!(kid = %record.kid, %error, "skipping a signing key that cannot be loaded")
+                }
             }
         }
         *self.set.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(KeySet { keys });
@@ -203,7 +215,7 @@ impl KeyManager {
 
     /// Verifies the signature with a published key and returns the header and claims.
     /// Time-based claims are the caller's to check (an expired `id_token_hint` is still usable).
-    pub fn verify(&self, token: &str) -> Result<(Map<String, Value>, Map<String, Value>), InvalidJwt> {
+    pub fn verify(&self, token: &str) -> Result<(JsonObject, JsonObject), InvalidJwt> {
         let set = self.snapshot();
         let now = self.clock.now();
         let published = self.published_indices(&set, now);
@@ -253,9 +265,16 @@ impl KeyManager {
         self.record_from_pair(&pair, now, now + delay, "generated")
     }
 
-    fn record_from_pair(&self, pair: &RsaKeyPair, now: i64, activates_at: i64, source: &str) -> Result<SigningKeyRecord, KeyError> {
+    fn record_from_pair(
+        &self,
+        pair: &RsaKeyPair,
+        now: i64,
+        activates_at: i64,
+        source: &str,
+    ) -> Result<SigningKeyRecord, KeyError> {
         let mut public = pair.to_jwk_public_key();
-        let kid = thumbprint(&public).ok_or_else(|| KeyError::Material("cannot compute the key's thumbprint".into()))?;
+        let kid =
+            thumbprint(&public).ok_or_else(|| KeyError::Material("cannot compute the key's thumbprint".into()))?;
         public.set_key_id(kid.clone());
         public.set_algorithm("RS256");
         public.set_key_use("sig");

@@ -48,7 +48,8 @@ impl KeyValue for MemoryKv {
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        Ok(self.with(|entries, now| entries.remove(key).filter(|entry| entry.expires_at > now).map(|entry| entry.value)))
+        Ok(self
+            .with(|entries, now| entries.remove(key).filter(|entry| entry.expires_at > now).map(|entry| entry.value)))
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {

@@ -128,7 +128,8 @@ pub fn parse_signed(state: &AppState, token: &str) -> Result<ValidatedAccessToke
         return Err("required claims missing");
     };
     let expires_at = claims.get("exp").and_then(Value::as_i64).ok_or("exp missing")?;
-    let scopes = text("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    let scopes =
+        text("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
     let audience = match claims.get("aud") {
         Some(Value::String(aud)) => vec![aud.clone()],
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),

@@ -13,7 +13,11 @@ pub struct ClientCredentials {
     pub basic: Option<(String, String)>,
 }
 
-pub async fn authenticate(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<Client, OAuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<Client, OAuthError> {
     let post_secret = params.get("client_secret");
     let (client_id, secret) = match (&credentials.basic, params.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {

@@ -8,8 +8,13 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub enum OAuthError {
     /// An RFC 6749 error code with a human-readable description.
-    Protocol { error: &'static str, description: Cow<'static, str> },
-    RateLimited { retry_after: i64 },
+    Protocol {
+        error: &'static str,
+        description: Cow<'static, str>,
+    },
+    RateLimited {
+        retry_after: i64,
+    },
     /// A backing service is down; the client should retry.
     Unavailable,
     Internal(String),

@@ -9,7 +9,11 @@ use super::{OAuthError, REFRESH_HASH_PURPOSE, access_token, token::reject_malfor
 use crate::state::AppState;
 use crate::store::{GrantStore, UserStore};
 
-pub async fn introspect(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<Value, OAuthError> {
+pub async fn introspect(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<Value, OAuthError> {
     reject_malformed(params)?;
     let caller = client_auth::authenticate(state, params, credentials).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -19,7 +23,9 @@ pub async fn introspect(state: &AppState, params: &Params, credentials: &ClientC
 
     let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token);
     if let Some((refresh, grant)) = state.db.refresh_token_by_hash(&token_hash).await? {
-        let live = grant.revoked_at.is_none() && refresh.rotated_at.is_none() && refresh.expires_at.min(grant.expires_at) > now;
+        let live = grant.revoked_at.is_none()
+            && refresh.rotated_at.is_none()
+            && refresh.expires_at.min(grant.expires_at) > now;
         if !live || !may_see(&grant.client_id) {
             return Ok(inactive);
         }

@@ -19,10 +19,10 @@ pub async fn revoke(state: &AppState, params: &Params, credentials: &ClientCrede
         }
         return Ok(());
     }
-    if let Ok(access) = access_token::parse_signed(state, token) {
-        if access.client_id == client.id {
-            state.db.revoke_access_token(&access.jti, &client.id, access.expires_at, now).await?;
-        }
+    if let Ok(access) = access_token::parse_signed(state, token)
+        && access.client_id == client.id
+    {
+        state.db.revoke_access_token(&access.jti, &client.id, access.expires_at, now).await?;
     }
     Ok(())
 }

@@ -50,12 +50,7 @@ pub fn resolve_for_client(client: &Client, requested: Option<&str>) -> Result<Ve
         None => Vec::new(),
     };
     if requested.is_empty() {
-        return Ok(client
-            .scopes
-            .iter()
-            .filter(|s| *s != OFFLINE_ACCESS && !is_api_scope(s))
-            .cloned()
-            .collect());
+        return Ok(client.scopes.iter().filter(|s| *s != OFFLINE_ACCESS && !is_api_scope(s)).cloned().collect());
     }
     for scope in &requested {
         if !contains(&client.scopes, scope) {

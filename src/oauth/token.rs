@@ -19,7 +19,11 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-pub async fn handle(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<TokenResponse, OAuthError> {
+pub async fn handle(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<TokenResponse, OAuthError> {
     reject_malformed(params)?;
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let client = client_auth::authenticate(state, params, credentials).await?;

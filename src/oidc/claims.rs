@@ -37,7 +37,22 @@ pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
 }
 
 pub const SUPPORTED: [&str; 17] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name",
-    "family_name", "picture", "locale", "zoneinfo", "updated_at",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "azp",
+    "at_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "picture",
+    "locale",
+    "zoneinfo",
+    "updated_at",
 ];
 pub const SUPPORTED_MORE: [&str; 4] = ["email", "email_verified", "phone_number", "phone_number_verified"];

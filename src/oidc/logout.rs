@@ -45,7 +45,8 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
     let mut hint_subject = None;
     if let Some(hint) = params.get("id_token_hint") {
         // Accepted when expired: signature, issuer and audience are what identify the client.
-        let (_, claims) = state.keys.verify(hint).map_err(|_| LogoutError::Invalid("The id_token_hint is not valid.".into()))?;
+        let (_, claims) =
+            state.keys.verify(hint).map_err(|_| LogoutError::Invalid("The id_token_hint is not valid.".into()))?;
         if claims.get("iss").and_then(Value::as_str) != Some(state.config.issuer.as_str()) {
             return Err(LogoutError::Invalid("The id_token_hint was issued by someone else.".into()));
         }
@@ -64,7 +65,13 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
         hint_subject = claims.get("sub").and_then(Value::as_str).map(str::to_string);
     }
     let client = match &client_id {
-        Some(id) => Some(state.db.client_by_id(id).await?.ok_or_else(|| LogoutError::Invalid("The client is not registered.".into()))?),
+        Some(id) => Some(
+            state
+                .db
+                .client_by_id(id)
+                .await?
+                .ok_or_else(|| LogoutError::Invalid("The client is not registered.".into()))?,
+        ),
         None => None,
     };
     let redirect = match params.get("post_logout_redirect_uri") {
@@ -73,7 +80,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
                 LogoutError::Invalid("post_logout_redirect_uri needs a client_id or an id_token_hint.".into())
             })?;
             if !client.post_logout_redirect_uris.iter().any(|registered| registered == uri) {
-                return Err(LogoutError::Invalid("The post_logout_redirect_uri is not registered for this client.".into()));
+                return Err(LogoutError::Invalid(
+                    "The post_logout_redirect_uri is not registered for this client.".into(),
+                ));
             }
             Some(crate::oauth::authorize::append_query(uri, &[("state", params.get("state"))]))
         }

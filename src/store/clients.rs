@@ -113,7 +113,9 @@ impl ClientStore for Db {
             .bind(c.pkce_exempt)
             .bind(c.api_access)
             .bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
-use sqlx::AssertSqlSafe;
 use super::{Db, StoreResult, on_pool};
+use sqlx::AssertSqlSafe;
 
 /// An authorization code as stored: only the keyed hash of the code itself.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,9 +27,12 @@ pub struct AuthCode {
 #[derive(Debug)]
 pub enum CodeConsumption {
     /// First use: the code is now consumed and bound to `grant_id`.
-    Consumed(AuthCode),
+    Consumed(Box<AuthCode>),
     /// The code had been used before; `grant_id` names what the first use issued.
-    Replayed { grant_id: Option<String>, client_id: String },
+    Replayed {
+        grant_id: Option<String>,
+        client_id: String,
+    },
     Unknown,
 }
 
@@ -65,7 +68,9 @@ impl CodeStore for Db {
             .bind(c.consumed_at)
             .bind(&c.grant_id)
             .bind(c.purge_after)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -80,7 +85,7 @@ impl CodeStore for Db {
             .fetch_optional(pool)
             .await)?;
         if let Some(code) = consumed {
-            return Ok(CodeConsumption::Consumed(code));
+            return Ok(CodeConsumption::Consumed(Box::new(code)));
         }
         let previous = on_pool!(self, |pool| sqlx::query_as::<_, (Option<String>, String)>(
             "SELECT grant_id, client_id FROM auth_codes WHERE code_hash = $1"

@@ -9,13 +9,24 @@ pub trait ConsentStore {
 impl ConsentStore for Db {
     async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql).bind(user_id).bind(client_id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql)
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn save_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> StoreResult<()> {
         let sql = "INSERT INTO consents (user_id, client_id, scope, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, created_at = excluded.created_at";
-        on_pool!(self, |pool| sqlx::query(sql).bind(user_id).bind(client_id).bind(scope).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(scope)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
-use sqlx::AssertSqlSafe;
 use super::{Db, StoreResult, on_pool};
+use sqlx::AssertSqlSafe;
 
 /// What one code exchange issued: its access tokens and its refresh-token family.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -42,7 +42,8 @@ impl AccessTokenState {
     }
 }
 
-const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at";
+const GRANT_COLUMNS: &str =
+    "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at";
 
 pub trait GrantStore {
     /// Fails with `Conflict` when the grant was revoked (a code replay) before it was written.
@@ -55,7 +56,14 @@ pub trait GrantStore {
     async fn refresh_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
     /// Returns true when this call rotated the token (false: someone else did first).
     async fn mark_refresh_rotated(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
-    async fn record_access_token(&self, jti: &str, client_id: &str, grant_id: Option<&str>, user_id: Option<&str>, expires_at: i64) -> StoreResult<()>;
+    async fn record_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        grant_id: Option<&str>,
+        user_id: Option<&str>,
+        expires_at: i64,
+    ) -> StoreResult<()>;
     async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>>;
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()>;
 }
@@ -74,13 +82,18 @@ impl GrantStore for Db {
             .bind(g.created_at)
             .bind(g.expires_at)
             .bind(g.revoked_at)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     async fn grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>> {
         let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Grant>(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Grant>(AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn revoke_grant(&self, id: &str, now: i64) -> StoreResult<()> {
@@ -101,36 +114,55 @@ impl GrantStore for Db {
             .bind(t.created_at)
             .bind(t.expires_at)
             .bind(t.rotated_at)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     async fn refresh_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
-        let token = on_pool!(self, |pool| sqlx::query_as::<_, RefreshToken>(
+        let token = on_pool!(self, |pool| {
+            sqlx::query_as::<_, RefreshToken>(
             "SELECT token_hash, grant_id, created_at, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = $1"
         )
         .bind(token_hash)
         .fetch_optional(pool)
-        .await)?;
+        .await
+        })?;
         let Some(token) = token else { return Ok(None) };
         Ok(self.grant_by_id(&token.grant_id).await?.map(|grant| (token, grant)))
     }
 
     async fn mark_refresh_rotated(&self, token_hash: &str, now: i64) -> StoreResult<bool> {
         let sql = "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL";
-        let result = on_pool!(self, |pool| sqlx::query(sql).bind(now).bind(token_hash).execute(pool).await.map(|r| r.rows_affected()))?;
+        let result = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(now)
+            .bind(token_hash)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(result == 1)
     }
 
-    async fn record_access_token(&self, jti: &str, client_id: &str, grant_id: Option<&str>, user_id: Option<&str>, expires_at: i64) -> StoreResult<()> {
-        let sql = "INSERT INTO access_tokens (jti, client_id, grant_id, user_id, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    async fn record_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        grant_id: Option<&str>,
+        user_id: Option<&str>,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let sql =
+            "INSERT INTO access_tokens (jti, client_id, grant_id, user_id, expires_at) VALUES ($1, $2, $3, $4, $5)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(jti)
             .bind(client_id)
             .bind(grant_id)
             .bind(user_id)
             .bind(expires_at)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -143,7 +175,14 @@ impl GrantStore for Db {
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
         let sql = "INSERT INTO access_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(access_tokens.revoked_at, excluded.revoked_at)";
-        on_pool!(self, |pool| sqlx::query(sql).bind(jti).bind(client_id).bind(expires_at).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(jti)
+            .bind(client_id)
+            .bind(expires_at)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -90,19 +90,14 @@ impl Db {
                 .foreign_keys(true)
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(5));
-            if let Some(parent) = options.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
-                }
+            if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
             }
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             Ok(Db::Sqlite(pool))
         } else {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(3))
-                .connect(url)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
             Ok(Db::Postgres(pool))
         }
     }

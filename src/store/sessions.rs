@@ -1,5 +1,5 @@
-use sqlx::AssertSqlSafe;
 use super::{Db, StoreResult, on_pool};
+use sqlx::AssertSqlSafe;
 
 /// A browser session. The cookie holds a random token; only its keyed hash is stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,7 +16,8 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-const SESSION_COLUMNS: &str = "id, token_hash, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at";
+const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, auth_time, amr, ip, user_agent, created_at, last_seen_at, expires_at";
 
 pub trait SessionStore {
     async fn insert_session(&self, session: &Session) -> StoreResult<()>;
@@ -39,22 +40,36 @@ impl SessionStore for Db {
             .bind(s.created_at)
             .bind(s.last_seen_at)
             .bind(s.expires_at)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Session>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Session>(AssertSqlSafe(sql.as_str())).bind(token_hash).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Session>(AssertSqlSafe(sql.as_str()))
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, |pool| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<()> {
-        on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

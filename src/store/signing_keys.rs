@@ -1,5 +1,5 @@
-use sqlx::AssertSqlSafe;
 use super::{Db, StoreResult, on_pool};
+use sqlx::AssertSqlSafe;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SigningKeyRecord {
@@ -41,7 +41,9 @@ macro_rules! bind_key {
 impl SigningKeyStore for Db {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY activates_at, created_at");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SigningKeyRecord>(AssertSqlSafe(sql.as_str())).fetch_all(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SigningKeyRecord>(AssertSqlSafe(sql.as_str()))
+            .fetch_all(pool)
+            .await)?)
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {

@@ -1,5 +1,5 @@
-use sqlx::AssertSqlSafe;
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 
 use super::{Db, StoreResult, on_pool};
 
@@ -75,13 +75,18 @@ impl UserStore for Db {
             .bind(&user.name)
             .bind(&user.role)
             .bind(now)
-            .execute(pool).await.map(|r| r.rows_affected()))?;
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         self.user_by_id(&id).await?.ok_or_else(|| super::StoreError::Corrupt("user vanished after insert".into()))
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
@@ -94,7 +99,10 @@ impl UserStore for Db {
 
     async fn user_by_sub(&self, sub: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE sub = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str())).bind(sub).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(AssertSqlSafe(sql.as_str()))
+            .bind(sub)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn count_users(&self) -> StoreResult<i64> {

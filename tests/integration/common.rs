@@ -42,9 +42,8 @@ pub struct TestServer {
 
 /// A fresh PostgreSQL database on the server named by `OXIDP_TEST_POSTGRES_URL`.
 pub async fn fresh_postgres_database() -> String {
-    let admin_url = std::env::var("OXIDP_TEST_POSTGRES_URL").expect(
-        "OXIDP_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL",
-    );
+    let admin_url = std::env::var("OXIDP_TEST_POSTGRES_URL")
+        .expect("OXIDP_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL");
     let name = format!("oxidp_test_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to PostgreSQL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
@@ -67,7 +66,11 @@ impl TestServer {
         Self::start_on(database_url, dir, adjust).await
     }
 
-    pub async fn start_on(database_url: String, dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    pub async fn start_on(
+        database_url: String,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let bound = oxidp::http::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let base = format!("http://{}", bound.local_addr);
         let mut config = Config {
@@ -130,7 +133,8 @@ impl TestServer {
 
     /// Fetches the JWKS over HTTP and verifies a token with the independent `jsonwebtoken` crate.
     pub async fn verify_jwt(&self, token: &str, audience: &str, typ: &str) -> serde_json::Map<String, Value> {
-        let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(self.url("/jwks.json")).await.expect("jwks").json().await.expect("jwks json");
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            reqwest::get(self.url("/jwks.json")).await.expect("jwks").json().await.expect("jwks json");
         let header = jsonwebtoken::decode_header(token).expect("header");
         assert_eq!(header.typ.as_deref(), Some(typ), "typ header");
         assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
@@ -240,7 +244,13 @@ pub fn authorize_url(server: &TestServer, client: &TestClient, pkce: &Pkce, extr
 
 /// Follows the browser flow from an /authorize URL: fills the login form (when shown) and
 /// approves consent (when asked). Returns the final redirect to the client.
-pub async fn run_browser_flow(server: &TestServer, browser: &Browser, authorize: &str, email: &str, password: &str) -> String {
+pub async fn run_browser_flow(
+    server: &TestServer,
+    browser: &Browser,
+    authorize: &str,
+    email: &str,
+    password: &str,
+) -> String {
     let response = browser.get(authorize).await;
     assert_eq!(response.status(), 302, "authorize redirects");
     let mut next = location(&response);
@@ -255,12 +265,17 @@ pub async fn run_browser_flow(server: &TestServer, browser: &Browser, authorize:
             let csrf = form_field(&html, "csrf").expect("csrf on login form");
             let request = form_field(&html, "request").expect("request on login form");
             browser
-                .post_form(&server.url("/login"), &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)])
+                .post_form(
+                    &server.url("/login"),
+                    &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)],
+                )
                 .await
         } else if next.starts_with("/consent") {
             let csrf = form_field(&html, "csrf").expect("csrf on consent form");
             let request = form_field(&html, "request").expect("request on consent form");
-            browser.post_form(&server.url("/consent"), &[("csrf", &csrf), ("request", &request), ("decision", "approve")]).await
+            browser
+                .post_form(&server.url("/consent"), &[("csrf", &csrf), ("request", &request), ("decision", "approve")])
+                .await
         } else {
             panic!("unexpected page {next}");
         };
@@ -271,7 +286,12 @@ pub async fn run_browser_flow(server: &TestServer, browser: &Browser, authorize:
 }
 
 /// A code from the full flow, with its verifier.
-pub async fn obtain_code(server: &TestServer, browser: &Browser, client: &TestClient, extra: &[(&str, &str)]) -> (String, Pkce) {
+pub async fn obtain_code(
+    server: &TestServer,
+    browser: &Browser,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+) -> (String, Pkce) {
     let pkce = pkce();
     let url = authorize_url(server, client, &pkce, extra);
     let redirect = run_browser_flow(server, browser, &url, "alice@example.com", PASSWORD).await;
@@ -285,7 +305,17 @@ pub async fn token_request(server: &TestServer, client: &TestClient, form: &[(&s
 }
 
 pub async fn redeem(server: &TestServer, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
-    token_request(server, client, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("code_verifier", verifier)]).await
+    token_request(
+        server,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
 }
 
 pub async fn json(response: reqwest::Response) -> Value {
@@ -293,7 +323,12 @@ pub async fn json(response: reqwest::Response) -> Value {
 }
 
 /// POSTs to /introspect or /revoke as `client`.
-pub async fn client_post(server: &TestServer, path: &str, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+pub async fn client_post(
+    server: &TestServer,
+    path: &str,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     let http = reqwest::Client::new();
     let mut form: Vec<(&str, &str)> = form.to_vec();
     let request = match &client.secret {

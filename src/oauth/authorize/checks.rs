@@ -10,7 +10,10 @@ use crate::store::{Client, ClientStore};
 const KNOWN_PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 const MAX_NONCE_LEN: usize = 512;
 
-pub(super) async fn validate(state: &AppState, params: &Params) -> Result<(Client, AuthorizationRequest), AuthorizeError> {
+pub(super) async fn validate(
+    state: &AppState,
+    params: &Params,
+) -> Result<(Client, AuthorizationRequest), AuthorizeError> {
     let client = check_client(state, params).await?;
     let (redirect_uri, redirect_uri_given) = check_redirect_uri(&client, params)?;
     let fail = |error: OAuthError| match error {
@@ -19,7 +22,11 @@ pub(super) async fn validate(state: &AppState, params: &Params) -> Result<(Clien
             error,
             description: description.into_owned(),
             // A repeated or oversized state is not echoed back.
-            state: params.get("state").filter(|_| !params.is_repeated("state")).filter(|s| s.len() <= 4096).map(str::to_string),
+            state: params
+                .get("state")
+                .filter(|_| !params.is_repeated("state"))
+                .filter(|s| s.len() <= 4096)
+                .map(str::to_string),
         },
         OAuthError::Unavailable | OAuthError::RateLimited { .. } => AuthorizeError::Unavailable,
         OAuthError::Internal(message) => AuthorizeError::Internal(message),
@@ -57,7 +64,8 @@ async fn check_client(state: &AppState, params: &Params) -> Result<Client, Autho
     if params.is_repeated("client_id") {
         return Err(AuthorizeError::Page("The request names more than one client_id.".into()));
     }
-    let client_id = params.get("client_id").ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+    let client_id =
+        params.get("client_id").ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
     state
         .db
         .client_by_id(client_id)
@@ -72,7 +80,9 @@ fn check_redirect_uri(client: &Client, params: &Params) -> Result<(String, bool)
         return Err(AuthorizeError::Page("The request names more than one redirect_uri.".into()));
     }
     match params.get("redirect_uri") {
-        Some(presented) if client.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, presented)) => {
+        Some(presented)
+            if client.redirect_uris.iter().any(|registered| redirect_uri::matches(registered, presented)) =>
+        {
             Ok((presented.to_string(), true))
         }
         Some(_) => Err(AuthorizeError::Page("The redirect_uri is not registered for this application.".into())),
@@ -100,10 +110,16 @@ fn check_response_type(params: &Params) -> Result<(), OAuthError> {
 
 fn check_unsupported_features(params: &Params) -> Result<(), OAuthError> {
     if params.get("request").is_some() {
-        return Err(OAuthError::Protocol { error: "request_not_supported", description: "request objects are not supported".into() });
+        return Err(OAuthError::Protocol {
+            error: "request_not_supported",
+            description: "request objects are not supported".into(),
+        });
     }
     if params.get("request_uri").is_some() {
-        return Err(OAuthError::Protocol { error: "request_uri_not_supported", description: "request_uri is not supported".into() });
+        return Err(OAuthError::Protocol {
+            error: "request_uri_not_supported",
+            description: "request_uri is not supported".into(),
+        });
     }
     match params.get("response_mode") {
         None | Some("query") => Ok(()),
@@ -139,7 +155,8 @@ fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthE
 }
 
 fn check_prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
-    let prompt: Vec<String> = params.get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty()).map(str::to_string).collect();
+    let prompt: Vec<String> =
+        params.get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty()).map(str::to_string).collect();
     if let Some(unknown) = prompt.iter().find(|p| !KNOWN_PROMPTS.contains(&p.as_str())) {
         return Err(OAuthError::invalid_request(format!("prompt value '{unknown}' is not supported")));
     }
@@ -152,7 +169,12 @@ fn check_prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
 fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
     params
         .get("max_age")
-        .map(|text| text.parse::<i64>().ok().filter(|age| *age >= 0).ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer")))
+        .map(|text| {
+            text.parse::<i64>()
+                .ok()
+                .filter(|age| *age >= 0)
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))
+        })
         .transpose()
 }
 

@@ -7,7 +7,11 @@ use crate::session::ActiveSession;
 use crate::state::AppState;
 use crate::store::{AuthCode, CodeStore};
 
-pub(super) async fn issue(state: &AppState, request: &AuthorizationRequest, session: &ActiveSession) -> Result<String, AuthorizeError> {
+pub(super) async fn issue(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &ActiveSession,
+) -> Result<String, AuthorizeError> {
     let now = state.now();
     let code = random_token(32);
     let expires_at = now + state.config.code_ttl;

@@ -49,7 +49,12 @@ pub enum AuthorizeError {
     /// The client or its redirect URI cannot be trusted: show an error page, never redirect.
     Page(String),
     /// Reported to the client at its (validated) redirect URI.
-    Redirect { redirect_uri: String, error: &'static str, description: String, state: Option<String> },
+    Redirect {
+        redirect_uri: String,
+        error: &'static str,
+        description: String,
+        state: Option<String>,
+    },
     Unavailable,
     Internal(String),
 }
@@ -75,7 +80,12 @@ impl AuthorizeError {
         match self {
             AuthorizeError::Redirect { redirect_uri, error, description, state } => Some(code::append_query(
                 redirect_uri,
-                &[("error", Some(error)), ("error_description", Some(description)), ("state", state.as_deref()), ("iss", Some(issuer))],
+                &[
+                    ("error", Some(error)),
+                    ("error_description", Some(description)),
+                    ("state", state.as_deref()),
+                    ("iss", Some(issuer)),
+                ],
             )),
             _ => None,
         }
@@ -85,20 +95,32 @@ impl AuthorizeError {
 /// What the browser should see next.
 #[derive(Debug)]
 pub enum Outcome {
-    Login { request_id: String },
-    Consent { request_id: String },
+    Login {
+        request_id: String,
+    },
+    Consent {
+        request_id: String,
+    },
     /// Back to the client, with a code or an error.
     Redirect(String),
 }
 
 /// Validates a fresh request and decides its next step.
-pub async fn start(state: &AppState, params: &Params, session: Option<&ActiveSession>) -> Result<Outcome, AuthorizeError> {
+pub async fn start(
+    state: &AppState,
+    params: &Params,
+    session: Option<&ActiveSession>,
+) -> Result<Outcome, AuthorizeError> {
     let (client, request) = checks::validate(state, params).await?;
     decide(state, &client, request, session).await
 }
 
 /// Picks up a pending request after the login or consent page.
-pub async fn resume(state: &AppState, pending: Pending, session: Option<&ActiveSession>) -> Result<Outcome, AuthorizeError> {
+pub async fn resume(
+    state: &AppState,
+    pending: Pending,
+    session: Option<&ActiveSession>,
+) -> Result<Outcome, AuthorizeError> {
     let client = state
         .db
         .client_by_id(&pending.request.client_id)
@@ -158,7 +180,12 @@ fn needs_login(state: &AppState, request: &AuthorizationRequest, session: &Activ
     request.max_age.is_some_and(|max_age| state.now() - session.session.auth_time > max_age)
 }
 
-async fn needs_consent(state: &AppState, client: &Client, request: &AuthorizationRequest, user_id: &str) -> Result<bool, AuthorizeError> {
+async fn needs_consent(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    user_id: &str,
+) -> Result<bool, AuthorizeError> {
     if client.first_party || request.consent_given {
         return Ok(false);
     }

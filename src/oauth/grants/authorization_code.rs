@@ -80,8 +80,12 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
 /// The redirect_uri must repeat the authorization request's when that one carried it.
 fn check_redirect_uri(presented: Option<&str>, issued_for: &str, was_given: bool) -> Result<(), OAuthError> {
     match presented {
-        Some(uri) if uri != issued_for => Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request")),
-        None if was_given => Err(OAuthError::invalid_grant("redirect_uri is required because the authorization request had one")),
+        Some(uri) if uri != issued_for => {
+            Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"))
+        }
+        None if was_given => {
+            Err(OAuthError::invalid_grant("redirect_uri is required because the authorization request had one"))
+        }
         _ => Ok(()),
     }
 }
@@ -97,7 +101,9 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
             }
         }
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
-        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier given for a code issued without code_challenge")),
+        (None, Some(_)) => {
+            Err(OAuthError::invalid_grant("code_verifier given for a code issued without code_challenge"))
+        }
         (None, None) => Ok(()),
     }
 }

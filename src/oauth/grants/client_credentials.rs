@@ -29,7 +29,10 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
     let resource = params.get("resource");
     access_token::check_resource(state, client, resource)?;
     let audience = access_token::audience(state, client, resource, &scopes);
-    let access = access_token::mint(state, AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None })?;
+    let access = access_token::mint(
+        state,
+        AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None },
+    )?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",

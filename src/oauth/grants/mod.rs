@@ -24,10 +24,7 @@ pub(crate) async fn issue_user_tokens(
         state,
         AccessTokenSpec { client, subject: &user.sub, scopes, audience, auth_time: Some(grant.auth_time) },
     )?;
-    state
-        .db
-        .record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at)
-        .await?;
+    state.db.record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at).await?;
     let id_token = if super::scope::contains(scopes, super::scope::OPENID) {
         Some(id_token::mint(
             state,

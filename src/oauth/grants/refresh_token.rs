@@ -11,7 +11,8 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     if !client.allows_grant("refresh_token") {
         return Err(OAuthError::unauthorized_client("the client may not use the refresh_token grant"));
     }
-    let presented = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let presented =
+        params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let now = state.now();
     let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, presented);
     let Some((token, grant)) = state.db.refresh_token_by_hash(&token_hash).await? else {
@@ -24,12 +25,12 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
     }
     let grace = state.config.refresh_reuse_grace;
-    if let Some(rotated_at) = token.rotated_at {
-        if now - rotated_at > grace {
-            state.db.revoke_grant(&grant.id, now).await?;
-            tracing::warn!(client_id = %client.id, grant_id = %grant.id, "refresh token reuse detected; family revoked");
-            return Err(OAuthError::invalid_grant("the refresh token was already used"));
-        }
+    if let Some(rotated_at) = token.rotated_at
+        && now - rotated_at > grace
+    {
+        state.db.revoke_grant(&grant.id, now).await?;
+        tracing::warn!(client_id = %client.id, grant_id = %grant.id, "refresh token reuse detected; family revoked");
+        return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
     if token.expires_at <= now || grant.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
