@@ -26,7 +26,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     }
     let grace = state.config.refresh_reuse_grace;
     if let Some(rotated_at) = token.rotated_at
-        && now - rotated_at > grace
+        && now - rotated_at >= grace
     {
         state.db.revoke_grant(&grant.id, now).await?;
         tracing::warn!(client_id = %client.id, grant_id = %grant.id, "refresh token reuse detected; family revoked");
