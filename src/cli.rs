@@ -41,6 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print the OpenAPI document of the JSON API.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +162,10 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
     match command {
         Command::Serve => {
             crate::server::run(state(config).await?).await.map_err(CliError::Failed)?;
+            Ok(None)
+        }
+        Command::Openapi => {
+            println!("{}", crate::api::document(&config));
             Ok(None)
         }
         Command::Migrate => {

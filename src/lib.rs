@@ -1,5 +1,8 @@
 pub mod admin;
 pub mod cli;
+pub mod account;
+pub mod api;
+pub mod apikeys;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -7,6 +10,7 @@ pub mod http;
 pub mod keys;
 pub mod kv;
 pub mod login;
+pub mod mail;
 pub mod oauth;
 pub mod oidc;
 pub mod passwords;

@@ -17,9 +17,12 @@ pub struct AppState {
     pub keys: KeyManager,
     pub secret: ServerSecret,
     pub clock: SharedClock,
+    pub mailer: crate::mail::Mailer,
     /// Discovery documents serialised once: they change only with the configuration.
     pub openid_configuration: String,
     pub oauth_metadata: String,
+    /// Swagger UI pages and the OpenAPI document, built once.
+    pub docs: Arc<crate::api::Docs>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -32,6 +35,8 @@ pub enum StartError {
     Database(#[from] StoreError),
     #[error("signing keys: {0}")]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
 }
 
 impl AppState {
@@ -52,7 +57,11 @@ impl AppState {
         let kv = Kv::Memory(MemoryKv::new(clock.clone()));
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
-        Ok(Arc::new(AppState { config, db, kv, keys, secret, clock, openid_configuration, oauth_metadata }))
+        let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
+        let docs = Arc::new(crate::api::Docs::build(&config).await);
+        let state = Arc::new(AppState { config, db, kv, keys, secret, clock, mailer, openid_configuration, oauth_metadata, docs });
+        crate::oauth::first_party::ensure_api_client(&state).await?;
+        Ok(state)
     }
 
     pub fn now(&self) -> i64 {

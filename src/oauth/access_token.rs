@@ -84,6 +84,8 @@ pub struct ValidatedAccessToken {
     pub audience: Vec<String>,
     pub jti: String,
     pub expires_at: i64,
+    /// The grant a user-bound token belongs to (none for client_credentials).
+    pub grant_id: Option<String>,
 }
 
 impl ValidatedAccessToken {
@@ -99,7 +101,7 @@ impl ValidatedAccessToken {
 
 /// Why validation failed, for logs only; every case is `invalid_token` on the wire.
 pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessToken, OAuthError> {
-    let parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
+    let mut parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
     if parsed.expires_at <= state.now() {
         return Err(OAuthError::invalid_token("the access token has expired"));
     }
@@ -107,6 +109,7 @@ pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessTo
         if server_state.is_revoked() {
             return Err(OAuthError::invalid_token("the access token has been revoked"));
         }
+        parsed.grant_id = server_state.grant_id;
     } else if !parsed.is_client_token() {
         // Every user-bound token is recorded at issuance; an unknown one was not issued here.
         return Err(OAuthError::invalid_token("unknown access token"));
@@ -135,5 +138,5 @@ pub fn parse_signed(state: &AppState, token: &str) -> Result<ValidatedAccessToke
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at })
+    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at, grant_id: None })
 }

@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod first_party;
 mod error;
 pub mod grants;
 pub mod introspection;

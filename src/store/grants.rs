@@ -31,6 +31,7 @@ pub struct RefreshToken {
 pub struct AccessTokenState {
     pub revoked_at: Option<i64>,
     pub grant_revoked_at: Option<i64>,
+    pub grant_id: Option<String>,
     pub user_status: Option<String>,
 }
 
@@ -52,6 +53,8 @@ pub trait GrantStore {
     /// Revokes the grant, its refresh-token family and the access tokens it issued.
     /// Leaves a revoked placeholder when the grant is not written yet, so a racing issuance fails.
     async fn revoke_grant(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// Revokes every live grant of the user except `keep` (its refresh tokens and access tokens).
+    async fn revoke_user_grants(&self, user_id: &str, keep: Option<&str>, now: i64) -> StoreResult<u64>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
     /// Returns true when this call rotated the token (false: someone else did first).
@@ -102,6 +105,17 @@ impl GrantStore for Db {
                    ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)";
         on_pool!(self, |pool| sqlx::query(sql).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn revoke_user_grants(&self, user_id: &str, keep: Option<&str>, now: i64) -> StoreResult<u64> {
+        let sql = "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3";
+        Ok(on_pool!(self, |pool| sqlx::query(sql)
+            .bind(now)
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
@@ -167,7 +181,7 @@ impl GrantStore for Db {
     }
 
     async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>> {
-        let sql = "SELECT a.revoked_at, g.revoked_at AS grant_revoked_at, u.status AS user_status FROM access_tokens a \
+        let sql = "SELECT a.revoked_at, g.revoked_at AS grant_revoked_at, a.grant_id, u.status AS user_status FROM access_tokens a \
                    LEFT JOIN grants g ON g.id = a.grant_id LEFT JOIN users u ON u.id = a.user_id WHERE a.jti = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, AccessTokenState>(sql).bind(jti).fetch_optional(pool).await)?)
     }

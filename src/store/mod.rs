@@ -5,10 +5,12 @@
 // The traits are used through the concrete `Db`, whose futures are `Send`.
 #![allow(async_fn_in_trait)]
 
+pub mod api_keys;
 pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod one_time_tokens;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;
@@ -19,13 +21,15 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use api_keys::{ApiKey, ApiKeyStore};
 pub use clients::{Client, ClientStore, NewClient};
 pub use codes::{AuthCode, CodeConsumption, CodeStore};
 pub use consents::ConsentStore;
+pub use one_time_tokens::OneTimeTokenStore;
 pub use grants::{AccessTokenState, Grant, GrantStore, RefreshToken};
 pub use sessions::{Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
-pub use users::{NewUser, User, UserStore};
+pub use users::{NewUser, Profile, User, UserStore};
 
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -24,6 +24,12 @@ pub trait SessionStore {
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()>;
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
+    /// A page of the user's sessions, newest first, after the `(created_at, id)` cursor.
+    async fn sessions_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Session>>;
+    /// Ends one of the user's sessions; true when it existed.
+    async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Ends every session of the user except `keep`.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
 }
 
 impl SessionStore for Db {
@@ -62,6 +68,40 @@ impl SessionStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn sessions_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Session>> {
+        let (created, id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_string()));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        ));
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, Session>(sql)
+            .bind(user_id)
+            .bind(created)
+            .bind(id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let deleted = on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(deleted == 1)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+        Ok(on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<()> {

@@ -56,6 +56,21 @@ pub trait UserStore {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_sub(&self, sub: &str) -> StoreResult<Option<User>>;
     async fn count_users(&self) -> StoreResult<i64>;
+    async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> StoreResult<()>;
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    async fn set_email_verified(&self, id: &str, now: i64) -> StoreResult<()>;
+}
+
+/// The OIDC standard claims a user edits about themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub picture: Option<String>,
+    pub phone_number: Option<String>,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
 }
 
 impl UserStore for Db {
@@ -103,6 +118,48 @@ impl UserStore for Db {
             .bind(sub)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    async fn update_profile(&self, id: &str, p: &Profile, now: i64) -> StoreResult<()> {
+        // A changed phone number is no longer verified.
+        let sql = "UPDATE users SET name = $1, given_name = $2, family_name = $3, picture = $4, \
+                   phone_number_verified = CASE WHEN phone_number IS NOT DISTINCT FROM $5 THEN phone_number_verified ELSE FALSE END, \
+                   phone_number = $5, locale = $6, zoneinfo = $7, updated_at = $8 WHERE id = $9";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&p.name)
+            .bind(&p.given_name)
+            .bind(&p.family_name)
+            .bind(&p.picture)
+            .bind(&p.phone_number)
+            .bind(&p.locale)
+            .bind(&p.zoneinfo)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn set_email_verified(&self, id: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query("UPDATE users SET email_verified = TRUE, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     async fn count_users(&self) -> StoreResult<i64> {

@@ -51,6 +51,10 @@ pub fn append_query(uri: &str, params: &[(&str, Option<&str>)]) -> String {
         }
     }
     let query = serializer.finish();
+    if query.is_empty() {
+        // Nothing to add (a logout without `state`): the URI exactly as registered, no stray '?'.
+        return uri.to_string();
+    }
     let separator = if uri.contains('?') { '&' } else { '?' };
     format!("{uri}{separator}{query}")
 }

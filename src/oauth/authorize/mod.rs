@@ -177,7 +177,9 @@ fn needs_login(state: &AppState, request: &AuthorizationRequest, session: &Activ
     if request.prompts("login") {
         return true;
     }
-    request.max_age.is_some_and(|max_age| state.now() - session.session.auth_time > max_age)
+    // OIDC Core §3.1.2.1: max_age=0 is equivalent to prompt=login (auth_time has one-second
+    // resolution, so "elapsed > 0" would let a login from the same second through).
+    request.max_age.is_some_and(|max_age| max_age == 0 || state.now() - session.session.auth_time > max_age)
 }
 
 async fn needs_consent(

@@ -1,0 +1,223 @@
+//! Self-service account operations (SPEC §3), free of HTTP: registration, email verification,
+//! password recovery, profile and password changes.
+
+pub mod policy;
+
+use crate::crypto::random_token;
+use crate::passwords;
+use crate::state::AppState;
+use crate::store::{GrantStore, NewUser, OneTimeTokenStore, Profile, SessionStore, StoreError, User, UserStore};
+
+const VERIFY_PURPOSE: &str = "verify-email";
+const RESET_PURPOSE: &str = "reset-password";
+const TOKEN_HASH_PURPOSE: &str = "one-time-token";
+const VERIFY_TTL: i64 = 24 * 3600;
+const RESET_TTL: i64 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// A field's value is not acceptable; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("the token is invalid, expired or already used")]
+    BadToken,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => AccountError::Unavailable,
+            StoreError::Conflict => AccountError::EmailTaken,
+            other => AccountError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AccountError {
+    AccountError::Invalid { field, message: message.into() }
+}
+
+pub fn check_new_password(email: &str, password: &str, field: &'static str) -> Result<(), AccountError> {
+    policy::check(email, password).map_err(|problem| invalid(field, problem.message()))
+}
+
+async fn hash(password: &str) -> Result<String, AccountError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || passwords::hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?
+        .map_err(AccountError::Internal)
+}
+
+pub async fn register(state: &AppState, email: &str, password: &str, name: Option<String>) -> Result<User, AccountError> {
+    if state.config.registration == crate::config::Registration::Closed {
+        return Err(AccountError::Forbidden("registration is closed"));
+    }
+    crate::admin::users::check_email(email).map_err(|_| invalid("email", "not a valid email address"))?;
+    check_new_password(email, password, "password")?;
+    if name.as_ref().is_some_and(|n| n.chars().count() > 256) {
+        return Err(invalid("name", "at most 256 characters"));
+    }
+    let user = NewUser {
+        email: email.trim().to_string(),
+        email_verified: false,
+        password_hash: Some(hash(password).await?),
+        name,
+        role: "user".into(),
+    };
+    let user = state.db.create_user(user, state.now()).await?;
+    send_verification(state, &user).await?;
+    Ok(user)
+}
+
+async fn issue_token(state: &AppState, user_id: &str, purpose: &str, ttl: i64) -> Result<String, AccountError> {
+    let token = random_token(32);
+    let now = state.now();
+    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, &token);
+    state.db.insert_one_time_token(&token_hash, user_id, purpose, now, now + ttl).await?;
+    Ok(token)
+}
+
+async fn use_token(state: &AppState, token: &str, purpose: &str) -> Result<User, AccountError> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(AccountError::BadToken);
+    }
+    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
+    let user_id = state.db.use_one_time_token(&token_hash, purpose, state.now()).await?.ok_or(AccountError::BadToken)?;
+    state.db.user_by_id(&user_id).await?.filter(User::is_active).ok_or(AccountError::BadToken)
+}
+
+pub async fn send_verification(state: &AppState, user: &User) -> Result<(), AccountError> {
+    let token = issue_token(state, &user.id, VERIFY_PURPOSE, VERIFY_TTL).await?;
+    let body = format!(
+        "Confirm your email address for {issuer} with this code (valid 24 hours):\n\n{token}\n\n\
+         POST it as {{\"token\": \"...\"}} to {issuer}/api/v1/auth/verify-email.",
+        issuer = state.config.issuer
+    );
+    state.mailer.send(&user.email, "Confirm your email address", &body).await.map_err(|e| AccountError::Internal(e.to_string()))
+}
+
+pub async fn verify_email(state: &AppState, token: &str) -> Result<(), AccountError> {
+    let user = use_token(state, token, VERIFY_PURPOSE).await?;
+    state.db.set_email_verified(&user.id, state.now()).await?;
+    Ok(())
+}
+
+/// Always succeeds from the caller's point of view. An unknown email takes the same path —
+/// token generation, keyed hash, a dummy password-hash check — so neither the answer nor the
+/// work reveals whether an account exists.
+pub async fn forgot_password(state: &AppState, email: &str) -> Result<bool, AccountError> {
+    let user = state.db.user_by_email(email).await?.filter(User::is_active);
+    let token = random_token(32);
+    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, &token);
+    let stored = user.as_ref().and_then(|user| user.password_hash.clone());
+    // Equalises the work with a login attempt for both cases.
+    let _ = tokio::task::spawn_blocking(move || passwords::verify_password("forgot-password", stored.as_deref())).await;
+    let Some(user) = user else { return Ok(false) };
+    let now = state.now();
+    state.db.insert_one_time_token(&token_hash, &user.id, RESET_PURPOSE, now, now + RESET_TTL).await?;
+    let body = format!(
+        "Someone asked to reset the password of your account at {issuer}. If it was you, use this code within one hour:\n\n\
+         {token}\n\nPOST {{\"token\": \"...\", \"password\": \"...\"}} to {issuer}/api/v1/auth/reset-password. \
+         If it was not you, ignore this message.",
+        issuer = state.config.issuer
+    );
+    state.mailer.send(&user.email, "Reset your password", &body).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+    Ok(true)
+}
+
+/// Sets a new password and ends every session and refresh token of the user.
+pub async fn reset_password(state: &AppState, token: &str, password: &str) -> Result<(), AccountError> {
+    let user = use_token(state, token, RESET_PURPOSE).await?;
+    check_new_password(&user.email, password, "password")?;
+    replace_password(state, &user, password, None, None).await
+}
+
+/// Changes the password after checking the current one; other sessions and refresh tokens end,
+/// the caller's own grant (`keep_grant`) survives.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    current: &str,
+    new: &str,
+    keep_grant: Option<&str>,
+) -> Result<(), AccountError> {
+    let stored = user.password_hash.clone();
+    let current = current.to_string();
+    let verified = tokio::task::spawn_blocking(move || passwords::verify_password(&current, stored.as_deref()))
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?;
+    if !verified {
+        return Err(AccountError::WrongPassword);
+    }
+    check_new_password(&user.email, new, "new_password")?;
+    replace_password(state, user, new, keep_grant, None).await
+}
+
+async fn replace_password(
+    state: &AppState,
+    user: &User,
+    password: &str,
+    keep_grant: Option<&str>,
+    keep_session: Option<&str>,
+) -> Result<(), AccountError> {
+    let now = state.now();
+    state.db.set_password_hash(&user.id, &hash(password).await?, now).await?;
+    state.db.delete_user_sessions(&user.id, keep_session).await?;
+    state.db.revoke_user_grants(&user.id, keep_grant, now).await?;
+    Ok(())
+}
+
+/// Field limits for the profile claims (lengths in characters).
+pub fn validate_profile(profile: &Profile) -> Result<(), AccountError> {
+    let fields: [(&'static str, &Option<String>, usize); 7] = [
+        ("name", &profile.name, 256),
+        ("given_name", &profile.given_name, 128),
+        ("family_name", &profile.family_name, 128),
+        ("picture", &profile.picture, 2048),
+        ("phone_number", &profile.phone_number, 32),
+        ("locale", &profile.locale, 35),
+        ("zoneinfo", &profile.zoneinfo, 64),
+    ];
+    for (field, value, limit) in fields {
+        if let Some(value) = value {
+            if value.chars().count() > limit || value.chars().any(char::is_control) {
+                return Err(invalid(field, format!("at most {limit} characters, no control characters")));
+            }
+        }
+    }
+    if let Some(picture) = &profile.picture {
+        let url = url::Url::parse(picture).map_err(|_| invalid("picture", "must be an absolute https URL"))?;
+        if url.scheme() != "https" {
+            return Err(invalid("picture", "must be an absolute https URL"));
+        }
+    }
+    if let Some(phone) = &profile.phone_number {
+        let ok = phone.starts_with('+') && phone.len() > 4 && phone[1..].chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+        if !ok {
+            return Err(invalid("phone_number", "must be in E.164 form, e.g. +14155550100"));
+        }
+    }
+    if let Some(locale) = &profile.locale {
+        if !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(invalid("locale", "must be a BCP 47 language tag, e.g. en-US"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn update_profile(state: &AppState, user: &User, profile: Profile) -> Result<User, AccountError> {
+    validate_profile(&profile)?;
+    state.db.update_profile(&user.id, &profile, state.now()).await?;
+    state.db.user_by_id(&user.id).await?.ok_or_else(|| AccountError::Internal("user vanished".into()))
+}

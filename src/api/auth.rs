@@ -1,0 +1,156 @@
+//! Who is calling the JSON API: a Bearer access token for oxidp's own API (`aud` contains
+//! `{issuer}/api`, scope `account` or `admin`) or an API key in `X-API-Key`.
+
+use poem::Request;
+use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::{OAuthScopes, SecurityScheme};
+
+use super::problem::ApiError;
+use crate::apikeys;
+use crate::oauth::{OAuthError, access_token, scope};
+use crate::state::SharedState;
+use crate::store::{User, UserStore};
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An access token: its scopes and the grant it belongs to.
+    Token { scopes: Vec<String>, grant_id: Option<String> },
+    /// An API key: its effective scopes (key scopes ∩ the owner's current rights).
+    ApiKey { id: String, scopes: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub credential: Credential,
+}
+
+/// What an operation needs from its caller.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// Read the caller's own account.
+    Read,
+    /// Change the caller's own account.
+    Write,
+    /// Create or revoke API keys: a signed-in user only, never another key.
+    ManageKeys,
+}
+
+impl Caller {
+    pub fn require(&self, need: Need) -> Result<(), ApiError> {
+        let allowed = match (&self.credential, need) {
+            (Credential::Token { scopes, .. }, _) => scopes.iter().any(|s| s == scope::ACCOUNT),
+            (Credential::ApiKey { scopes, .. }, Need::Read) => {
+                scopes.iter().any(|s| s == apikeys::READ_USERS || s == apikeys::WRITE_USERS)
+            }
+            (Credential::ApiKey { scopes, .. }, Need::Write) => scopes.iter().any(|s| s == apikeys::WRITE_USERS),
+            (Credential::ApiKey { .. }, Need::ManageKeys) => {
+                return Err(ApiError::forbidden("bearer_required", "API keys are managed with a Bearer token, not with a key"));
+            }
+        };
+        if allowed { Ok(()) } else { Err(ApiError::forbidden("insufficient_scope", "the credentials do not allow this operation")) }
+    }
+
+    pub fn grant_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Token { grant_id, .. } => grant_id.as_deref(),
+            Credential::ApiKey { .. } => None,
+        }
+    }
+}
+
+fn state_of(req: &Request) -> poem::Result<&SharedState> {
+    req.data::<SharedState>().ok_or_else(|| poem::Error::from_string("state missing", poem::http::StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+fn reject(error: ApiError) -> poem::Error {
+    use poem::IntoResponse;
+    poem::Error::from_response(error.into_response())
+}
+
+pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Caller, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked");
+    let token = access_token::validate(state, token).await.map_err(|error| match error {
+        OAuthError::Unavailable => ApiError::unavailable(),
+        OAuthError::Internal(message) => ApiError::internal(&message),
+        _ => invalid(),
+    })?;
+    let api_audience = state.config.api_audience();
+    if !token.audience.iter().any(|aud| *aud == api_audience) {
+        return Err(ApiError::unauthorized("invalid_audience", format!("the access token is not for {api_audience}")));
+    }
+    if token.is_client_token() || !token.scopes.iter().any(|s| scope::is_api_scope(s)) {
+        return Err(ApiError::forbidden("insufficient_scope", "the access token lacks the account scope"));
+    }
+    let user = state.db.user_by_sub(&token.subject).await?.filter(User::is_active).ok_or_else(invalid)?;
+    Ok(Caller { user, credential: Credential::Token { scopes: token.scopes, grant_id: token.grant_id } })
+}
+
+pub async fn caller_from_api_key(state: &SharedState, key: &str) -> Result<Caller, ApiError> {
+    let (user, key) = apikeys::authenticate(state, key).await?;
+    let scopes = apikeys::effective_scopes(&key, &user);
+    Ok(Caller { user, credential: Credential::ApiKey { id: key.id, scopes } })
+}
+
+/// Scopes Swagger UI may ask for when it runs the authorization-code flow.
+#[derive(OAuthScopes)]
+pub enum ApiScopes {
+    /// Manage your own account.
+    #[oai(rename = "account")]
+    Account,
+    /// Administer oxidp (administrators only).
+    #[oai(rename = "admin")]
+    Admin,
+    /// Sign in with OpenID Connect.
+    #[oai(rename = "openid")]
+    Openid,
+}
+
+async fn bearer_checker(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    caller_from_token(state_of(req)?, &bearer.token).await.map_err(reject)
+}
+
+async fn api_key_checker(req: &Request, key: ApiKey) -> poem::Result<Caller> {
+    caller_from_api_key(state_of(req)?, &key.key).await.map_err(reject)
+}
+
+/// oxidp's authorization-code flow with PKCE, as run by Swagger UI's Authorize button
+/// (client `oxidp-api`). The token it yields is sent as a Bearer token.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "oauth2",
+    ty = "oauth2",
+    flows(authorization_code(authorization_url = "/authorize", token_url = "/token", scopes = "ApiScopes")),
+    checker = "oauth2_checker"
+)]
+pub struct OAuth2Auth(pub Caller);
+
+async fn oauth2_checker(req: &Request, token: poem_openapi::auth::Bearer) -> poem::Result<Caller> {
+    bearer_checker(req, token).await
+}
+
+/// An access token with `aud` `{issuer}/api` and scope `account` (or `admin`).
+#[derive(SecurityScheme)]
+#[oai(rename = "bearer", ty = "bearer", bearer_format = "JWT", checker = "bearer_checker")]
+pub struct BearerAuth(pub Caller);
+
+/// An API key (`oxk_…`) in the `X-API-Key` header.
+#[derive(SecurityScheme)]
+#[oai(rename = "api_key", ty = "api_key", key_name = "X-API-Key", key_in = "header", checker = "api_key_checker")]
+pub struct ApiKeyAuth(pub Caller);
+
+/// Any of the three.
+#[derive(SecurityScheme)]
+pub enum AccountAuth {
+    Bearer(BearerAuth),
+    ApiKey(ApiKeyAuth),
+    OAuth2(OAuth2Auth),
+}
+
+impl AccountAuth {
+    pub fn caller(self) -> Caller {
+        match self {
+            AccountAuth::Bearer(BearerAuth(caller)) | AccountAuth::ApiKey(ApiKeyAuth(caller)) | AccountAuth::OAuth2(OAuth2Auth(caller)) => caller,
+        }
+    }
+}

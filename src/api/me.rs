@@ -1,0 +1,171 @@
+//! /users/me/*: the caller's own profile, password, sessions and API keys.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::ApiTags;
+use super::account::NoContent;
+use super::auth::{AccountAuth, Need};
+use super::problem::{ApiError, ApiResult};
+use super::views::*;
+use crate::apikeys;
+use crate::state::SharedState;
+use crate::store::{ApiKeyStore, Profile, SessionStore};
+
+pub struct MeApi;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 100;
+
+#[derive(ApiResponse)]
+pub enum KeyCreated {
+    #[oai(status = 201)]
+    Created(Json<CreatedApiKey>),
+}
+
+fn page_args(limit: Option<u32>, cursor: Option<String>) -> ApiResult<(i64, Option<(i64, String)>)> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let after = match cursor {
+        Some(cursor) => Some(decode_cursor(&cursor).ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?),
+        None => None,
+    };
+    Ok((i64::from(limit), after))
+}
+
+fn patch(current: Option<String>, change: MaybeUndefined<String>) -> Option<String> {
+    match change {
+        MaybeUndefined::Undefined => current,
+        MaybeUndefined::Null => None,
+        MaybeUndefined::Value(value) => Some(value),
+    }
+}
+
+#[OpenApi(prefix_path = "/users/me", tag = "ApiTags::Me")]
+impl MeApi {
+    /// Read my profile
+    #[oai(path = "/", method = "get")]
+    async fn get_me(&self, auth: AccountAuth) -> ApiResult<Json<UserView>> {
+        let caller = auth.caller();
+        caller.require(Need::Read)?;
+        Ok(Json(caller.user.into()))
+    }
+
+    /// Update my profile
+    ///
+    /// OIDC standard claims; an absent field is left alone, `null` clears it. Changes show in
+    /// `/userinfo` and in new ID tokens.
+    #[oai(path = "/", method = "patch")]
+    async fn update_me(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
+        let caller = auth.caller();
+        caller.require(Need::Write)?;
+        let Json(change) = body;
+        let user = caller.user;
+        let profile = Profile {
+            name: patch(user.name.clone(), change.name),
+            given_name: patch(user.given_name.clone(), change.given_name),
+            family_name: patch(user.family_name.clone(), change.family_name),
+            picture: patch(user.picture.clone(), change.picture),
+            phone_number: patch(user.phone_number.clone(), change.phone_number),
+            locale: patch(user.locale.clone(), change.locale),
+            zoneinfo: patch(user.zoneinfo.clone(), change.zoneinfo),
+        };
+        Ok(Json(crate::account::update_profile(&state, &user, profile).await?.into()))
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password. Every other session and refresh token of the account ends;
+    /// the calling token's own grant stays.
+    #[oai(path = "/password", method = "post")]
+    async fn change_password(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<ChangePasswordRequest>) -> ApiResult<NoContent> {
+        let caller = auth.caller();
+        caller.require(Need::Write)?;
+        crate::account::change_password(&state, &caller.user, &body.current_password, &body.new_password, caller.grant_id()).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// List my browser sessions
+    #[oai(path = "/sessions", method = "get")]
+    async fn list_sessions(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<SessionPage>> {
+        let caller = auth.caller();
+        caller.require(Need::Read)?;
+        let (limit, after) = page_args(limit.0, cursor.0)?;
+        let mut sessions = state.db.sessions_for_user(&caller.user.id, after, limit + 1).await?;
+        let next_cursor = (sessions.len() as i64 > limit).then(|| {
+            sessions.truncate(limit as usize);
+            sessions.last().map(|s| encode_cursor(s.created_at, &s.id))
+        });
+        Ok(Json(SessionPage { items: sessions.into_iter().map(Into::into).collect(), next_cursor: next_cursor.flatten() }))
+    }
+
+    /// End one of my sessions
+    #[oai(path = "/sessions/:id", method = "delete")]
+    async fn delete_session(&self, state: Data<&SharedState>, auth: AccountAuth, id: Path<String>) -> ApiResult<NoContent> {
+        let caller = auth.caller();
+        caller.require(Need::Write)?;
+        if state.db.delete_user_session(&caller.user.id, &id).await? {
+            Ok(NoContent::NoContent)
+        } else {
+            Err(ApiError::not_found("no such session"))
+        }
+    }
+
+    /// List my API keys
+    ///
+    /// Secrets are never shown again after creation.
+    #[oai(path = "/api-keys", method = "get")]
+    async fn list_api_keys(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ApiKeyPage>> {
+        let caller = auth.caller();
+        caller.require(Need::Read)?;
+        let (limit, after) = page_args(limit.0, cursor.0)?;
+        let mut keys = state.db.api_keys_for_user(&caller.user.id, after, limit + 1).await?;
+        let next_cursor = (keys.len() as i64 > limit).then(|| {
+            keys.truncate(limit as usize);
+            keys.last().map(|k| encode_cursor(k.created_at, &k.id))
+        });
+        Ok(Json(ApiKeyPage { items: keys.into_iter().map(Into::into).collect(), next_cursor: next_cursor.flatten() }))
+    }
+
+    /// Create an API key
+    ///
+    /// Only with a Bearer token (never with another key). The key (`oxk_…`) is in the answer
+    /// this once; oxidp keeps only a keyed hash of it.
+    #[oai(path = "/api-keys", method = "post")]
+    async fn create_api_key(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<CreateApiKeyRequest>) -> ApiResult<KeyCreated> {
+        let caller = auth.caller();
+        caller.require(Need::ManageKeys)?;
+        let Json(body) = body;
+        let created = apikeys::create(&state, &caller.user, &body.name, body.scopes, body.expires_at).await?;
+        Ok(KeyCreated::Created(Json(CreatedApiKey { key: created.secret, details: created.key.into() })))
+    }
+
+    /// Revoke an API key
+    #[oai(path = "/api-keys/:id", method = "delete")]
+    async fn delete_api_key(&self, state: Data<&SharedState>, auth: AccountAuth, id: Path<String>) -> ApiResult<NoContent> {
+        let caller = auth.caller();
+        caller.require(Need::ManageKeys)?;
+        if state.db.revoke_api_key(&caller.user.id, &id, state.now()).await? {
+            Ok(NoContent::NoContent)
+        } else {
+            Err(ApiError::not_found("no such API key"))
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! RFC 9457 problem details: the one error type of the JSON API, and the middleware that turns
+//! every other error (parse errors, unknown routes, oversized bodies) into one, with the request ID.
+
+use std::sync::Arc;
+
+use poem::http::header::CONTENT_TYPE;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+use serde_json::Value;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Object, Debug, Clone)]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// A machine-readable code, e.g. `weak_password`, `invalid_credentials`.
+    pub code: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// The request field the problem is about.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+    /// The `X-Request-Id` of the request, for support.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            code: code.into(),
+            detail: Some(detail.into()),
+            field: None,
+            request_id: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: &str) -> Problem {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+/// Every error an operation can answer, each as problem JSON. Declared on every operation.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed or a field is invalid.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The credentials do not allow this operation.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &str, field: Option<&str>, detail: impl Into<String>) -> ApiError {
+        let problem = Problem::new(StatusCode::BAD_REQUEST, code, detail);
+        ApiError::BadRequest(Json(match field {
+            Some(field) => problem.with_field(field),
+            None => problem,
+        }))
+    }
+
+    pub fn unauthorized(code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError::Unauthorized(Json(Problem::new(StatusCode::UNAUTHORIZED, code, detail)))
+    }
+
+    pub fn forbidden(code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError::Forbidden(Json(Problem::new(StatusCode::FORBIDDEN, code, detail)))
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::NotFound(Json(Problem::new(StatusCode::NOT_FOUND, "not_found", detail)))
+    }
+
+    pub fn conflict(code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError::Conflict(Json(Problem::new(StatusCode::CONFLICT, code, detail)))
+    }
+
+    pub fn too_many(retry_after: i64) -> ApiError {
+        let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many attempts; retry later");
+        ApiError::TooManyRequests(Json(problem), retry_after.max(1))
+    }
+
+    pub fn unavailable() -> ApiError {
+        let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable");
+        ApiError::Unavailable(Json(problem), 5)
+    }
+
+    pub fn internal(message: &str) -> ApiError {
+        tracing::error!(%message, "internal error in the JSON API");
+        ApiError::Internal(Json(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        match error {
+            crate::store::StoreError::Unavailable(_) => ApiError::unavailable(),
+            other => ApiError::internal(&other.to_string()),
+        }
+    }
+}
+
+impl From<crate::account::AccountError> for ApiError {
+    fn from(error: crate::account::AccountError) -> Self {
+        use crate::account::AccountError as E;
+        match error {
+            E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
+            E::EmailTaken => ApiError::conflict("email_taken", "an account with this email already exists"),
+            E::Forbidden(message) => ApiError::forbidden("forbidden", message),
+            E::BadToken => ApiError::bad_request("invalid_token", Some("token"), "the token is invalid, expired or already used"),
+            E::WrongPassword => ApiError::bad_request("wrong_password", Some("current_password"), "the current password is wrong"),
+            E::Unavailable => ApiError::unavailable(),
+            E::Internal(message) => ApiError::internal(&message),
+        }
+    }
+}
+
+impl From<crate::oauth::OAuthError> for ApiError {
+    fn from(error: crate::oauth::OAuthError) -> Self {
+        use crate::oauth::OAuthError as E;
+        match error {
+            E::Protocol { error: "invalid_grant", description } => ApiError::unauthorized("invalid_grant", description),
+            E::Protocol { error, description } => ApiError::bad_request(error, None, description),
+            E::RateLimited { retry_after } => ApiError::too_many(retry_after),
+            E::Unavailable => ApiError::unavailable(),
+            E::Internal(message) => ApiError::internal(&message),
+        }
+    }
+}
+
+impl From<crate::apikeys::ApiKeyError> for ApiError {
+    fn from(error: crate::apikeys::ApiKeyError) -> Self {
+        use crate::apikeys::ApiKeyError as E;
+        match error {
+            E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
+            E::Unauthenticated => ApiError::unauthorized("invalid_api_key", "the API key is invalid, expired or revoked"),
+            E::Unavailable => ApiError::unavailable(),
+            E::Internal(message) => ApiError::internal(&message),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Around the JSON API: bodies over `max_body` bytes are refused with 413, and every error
+/// response becomes problem JSON carrying the request ID.
+pub async fn problems<E: Endpoint>(next: Arc<E>, mut req: Request, max_body: usize) -> poem::Result<Response> {
+    let request_id = crate::http::request_id(&req);
+    let body = req.take_body();
+    let too_large = || {
+        let problem = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {max_body} bytes"));
+        ApiError::PayloadTooLarge(Json(problem)).into_response()
+    };
+    match body.into_bytes_limit(max_body).await {
+        Ok(bytes) => req.set_body(bytes),
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(with_request_id(too_large(), request_id).await),
+        Err(_) => req.set_body(Vec::new()),
+    }
+    let response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
+    };
+    Ok(with_request_id(response, request_id).await)
+}
+
+async fn with_request_id(mut response: Response, request_id: Option<String>) -> Response {
+    // Errors built from an `ApiError` carry its problem response; poem's own errors become one here.
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response.headers().get(CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let body = response.take_body().into_bytes().await.unwrap_or_default();
+    let mut problem: Value = if is_problem {
+        serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::json!({}))
+    } else {
+        let detail = String::from_utf8_lossy(&body).trim().to_string();
+        let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail };
+        let code = if status == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" };
+        serde_json::to_value(Problem::new(status, code, detail).to_json_map()).unwrap_or_default()
+    };
+    if let Some(map) = problem.as_object_mut() {
+        map.insert("request_id".into(), request_id.map(Value::String).unwrap_or(Value::Null));
+    }
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.set_body(problem.to_string());
+    response
+}
+
+impl Problem {
+    fn to_json_map(&self) -> serde_json::Map<String, Value> {
+        let mut map = serde_json::Map::new();
+        map.insert("type".into(), Value::String(self.kind.clone()));
+        map.insert("title".into(), Value::String(self.title.clone()));
+        map.insert("status".into(), Value::from(self.status));
+        map.insert("code".into(), Value::String(self.code.clone()));
+        if let Some(detail) = &self.detail {
+            map.insert("detail".into(), Value::String(detail.clone()));
+        }
+        if let Some(field) = &self.field {
+            map.insert("field".into(), Value::String(field.clone()));
+        }
+        map
+    }
+}

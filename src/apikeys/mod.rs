@@ -1,0 +1,142 @@
+//! API keys (SPEC §4): `oxk_` + 32 random bytes in base62, returned once; stored as a keyed
+//! hash plus a short lookup prefix. Verifying a key costs one keyed hash.
+
+use rand::RngCore;
+
+use crate::state::AppState;
+use crate::store::{ApiKey, ApiKeyStore, StoreError, User, UserStore};
+
+pub const PREFIX: &str = "oxk_";
+const HASH_PURPOSE: &str = "api-key";
+/// Characters of the random part used for lookup.
+const LOOKUP_LEN: usize = 8;
+pub const READ_USERS: &str = "read:users";
+pub const WRITE_USERS: &str = "write:users";
+pub const ADMIN: &str = "admin";
+pub const SCOPES: [&str; 3] = [READ_USERS, WRITE_USERS, ADMIN];
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("the API key is invalid, expired or revoked")]
+    Unauthenticated,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiKeyError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiKeyError::Unavailable,
+            other => ApiKeyError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn base62(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    // Repeated division of the big-endian number by 62.
+    let mut digits: Vec<u8> = bytes.to_vec();
+    let mut out = Vec::new();
+    while digits.iter().any(|&d| d != 0) {
+        let mut remainder = 0u32;
+        for digit in digits.iter_mut() {
+            let value = (remainder << 8) | u32::from(*digit);
+            *digit = (value / 62) as u8;
+            remainder = value % 62;
+        }
+        out.push(ALPHABET[remainder as usize]);
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+pub struct CreatedKey {
+    pub key: ApiKey,
+    /// The full key, shown once.
+    pub secret: String,
+}
+
+pub async fn create(state: &AppState, owner: &User, name: &str, scopes: Vec<String>, expires_at: Option<i64>) -> Result<CreatedKey, ApiKeyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiKeyError::Invalid { field: "name", message: "1 to 100 characters".into() });
+    }
+    if scopes.is_empty() {
+        return Err(ApiKeyError::Invalid { field: "scopes", message: format!("at least one of {}", SCOPES.join(", ")) });
+    }
+    if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(ApiKeyError::Invalid { field: "scopes", message: format!("unknown scope '{unknown}'") });
+    }
+    if scopes.iter().any(|s| s == ADMIN) && !owner.is_admin() {
+        return Err(ApiKeyError::Invalid { field: "scopes", message: "only administrators may create admin keys".into() });
+    }
+    let now = state.now();
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiKeyError::Invalid { field: "expires_at", message: "must be in the future".into() });
+    }
+    let mut random = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    let body = format!("{:0>43}", base62(&random));
+    let secret = format!("{PREFIX}{body}");
+    let mut scopes = scopes;
+    scopes.sort();
+    scopes.dedup();
+    let key = ApiKey {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: owner.id.clone(),
+        name: name.to_string(),
+        prefix: body[..LOOKUP_LEN].to_string(),
+        key_hash: state.secret.keyed_hash(HASH_PURPOSE, &secret),
+        scopes,
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    state.db.insert_api_key(&key).await?;
+    Ok(CreatedKey { key, secret })
+}
+
+/// The key's owner and the key, when the key is well-formed, known, live, and its owner active.
+pub async fn authenticate(state: &AppState, presented: &str) -> Result<(User, ApiKey), ApiKeyError> {
+    let body = presented.strip_prefix(PREFIX).ok_or(ApiKeyError::Unauthenticated)?;
+    if body.len() != 43 || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiKeyError::Unauthenticated);
+    }
+    let now = state.now();
+    let candidates = state.db.api_keys_by_prefix(&body[..LOOKUP_LEN]).await?;
+    let key = candidates
+        .into_iter()
+        .find(|key| state.secret.verify_keyed_hash(HASH_PURPOSE, presented, &key.key_hash))
+        .filter(|key| key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now))
+        .ok_or(ApiKeyError::Unauthenticated)?;
+    let owner = state.db.user_by_id(&key.user_id).await?.filter(User::is_active).ok_or(ApiKeyError::Unauthenticated)?;
+    if key.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
+        state.db.touch_api_key(&key.id, now).await?;
+    }
+    Ok((owner, key))
+}
+
+/// What a key may do now: its scopes, less `admin` when the owner is no longer an admin.
+pub fn effective_scopes(key: &ApiKey, owner: &User) -> Vec<String> {
+    key.scopes.iter().filter(|scope| *scope != ADMIN || owner.is_admin()).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base62_of_known_values() {
+        assert_eq!(base62(&[0, 61]), "z");
+        assert_eq!(base62(&[0, 62]), "10");
+        assert_eq!(base62(&[1, 0]), "48");
+        assert_eq!(base62(&[0xff; 32]).len(), 43);
+    }
+}

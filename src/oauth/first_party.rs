@@ -1,0 +1,101 @@
+//! The built-in first-party client `oxidp-api`: oxidp's own JSON API logs users in with it,
+//! and Swagger UI runs the authorization-code flow with it.
+
+use super::grants::issue_user_tokens;
+use super::token::TokenResponse;
+use super::{OAuthError, REFRESH_HASH_PURPOSE, scope};
+use crate::state::AppState;
+use crate::store::{ClientStore, Grant, GrantStore, NewClient, RefreshToken, StoreResult, User};
+
+pub const API_CLIENT_ID: &str = "oxidp-api";
+
+/// Registers `oxidp-api` on first start.
+pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
+    if state.db.client_by_id(API_CLIENT_ID).await?.is_some() {
+        return Ok(());
+    }
+    let issuer = &state.config.issuer;
+    let client = NewClient {
+        id: API_CLIENT_ID.into(),
+        name: "oxidp API".into(),
+        secret_hash: None,
+        redirect_uris: vec![format!("{issuer}/docs/oauth-receiver.html")],
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: ["openid", "profile", "email", "offline_access", scope::ACCOUNT, scope::ADMIN].map(String::from).to_vec(),
+        audiences: vec![state.config.api_audience()],
+        resources: Vec::new(),
+        is_public: true,
+        first_party: true,
+        resource_server: false,
+        pkce_exempt: false,
+        api_access: true,
+    };
+    match state.db.create_client(client, state.now()).await {
+        // Another instance registered it at the same moment.
+        Err(crate::store::StoreError::Conflict) => Ok(()),
+        other => other,
+    }
+}
+
+/// Tokens for a user who logged in with email and password through the JSON API:
+/// scope `account` (plus `admin` for administrators) and a refresh token.
+pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse, OAuthError> {
+    let client = state
+        .db
+        .client_by_id(API_CLIENT_ID)
+        .await?
+        .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
+    let mut scopes = vec![scope::ACCOUNT.to_string(), scope::OFFLINE_ACCESS.to_string()];
+    if user.is_admin() {
+        scopes.push(scope::ADMIN.to_string());
+    }
+    let now = state.now();
+    let grant = Grant {
+        id: uuid::Uuid::new_v4().to_string(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        scope: scopes.join(" "),
+        resource: None,
+        auth_time: now,
+        amr: "pwd".into(),
+        created_at: now,
+        expires_at: now + state.config.refresh_token_max_ttl,
+        revoked_at: None,
+    };
+    state.db.insert_grant(&grant).await?;
+    let refresh = crate::crypto::random_token(32);
+    state
+        .db
+        .insert_refresh_token(&RefreshToken {
+            token_hash: state.secret.keyed_hash(REFRESH_HASH_PURPOSE, &refresh),
+            grant_id: grant.id.clone(),
+            created_at: now,
+            expires_at: (now + state.config.refresh_token_ttl).min(grant.expires_at),
+            rotated_at: None,
+        })
+        .await?;
+    issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh)).await
+}
+
+/// Revokes the family of a refresh token issued to `oxidp-api` (logout); unknown tokens are ignored.
+pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), OAuthError> {
+    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, refresh_token);
+    if let Some((_, grant)) = state.db.refresh_token_by_hash(&token_hash).await?
+        && grant.client_id == API_CLIENT_ID
+    {
+        state.db.revoke_grant(&grant.id, state.now()).await?;
+    }
+    Ok(())
+}
+
+/// Rotates a refresh token of `oxidp-api` with the same rules as /token.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
+    let client = state
+        .db
+        .client_by_id(API_CLIENT_ID)
+        .await?
+        .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
+    let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
+    super::grants::refresh_token::refresh(state, &client, &params).await
+}
