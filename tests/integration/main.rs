@@ -2,11 +2,14 @@
 
 mod common;
 
+mod account_api;
+mod api_keys;
 mod browser_flow;
 mod cli;
 mod code_flow;
 mod keys;
 mod logout;
+mod openapi_doc;
 mod refresh_and_replay;
 mod storage;
 mod token_errors;
