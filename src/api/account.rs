@@ -52,7 +52,12 @@ impl AuthApi {
     /// `{issuer}/api` and scope `account` (and `admin` for administrators), and a refresh token.
     /// Shares the login page's brute-force limits.
     #[oai(path = "/login", method = "post")]
-    async fn login(&self, req: &Request, state: Data<&SharedState>, body: Json<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
+    async fn login(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
         if state.config.password_login_api == crate::config::Switch::Off {
             return Err(ApiError::forbidden("disabled", "password login through the API is switched off"));
         }
@@ -109,7 +114,11 @@ impl AuthApi {
     ///
     /// Sets a new password with the mailed code; every session and refresh token of the user ends.
     #[oai(path = "/reset-password", method = "post")]
-    async fn reset_password(&self, state: Data<&SharedState>, body: Json<ResetPasswordRequest>) -> ApiResult<NoContent> {
+    async fn reset_password(
+        &self,
+        state: Data<&SharedState>,
+        body: Json<ResetPasswordRequest>,
+    ) -> ApiResult<NoContent> {
         crate::account::reset_password(&state, &body.token, &body.password).await?;
         Ok(NoContent::NoContent)
     }

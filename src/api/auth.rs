@@ -45,10 +45,17 @@ impl Caller {
             }
             (Credential::ApiKey { scopes, .. }, Need::Write) => scopes.iter().any(|s| s == apikeys::WRITE_USERS),
             (Credential::ApiKey { .. }, Need::ManageKeys) => {
-                return Err(ApiError::forbidden("bearer_required", "API keys are managed with a Bearer token, not with a key"));
+                return Err(ApiError::forbidden(
+                    "bearer_required",
+                    "API keys are managed with a Bearer token, not with a key",
+                ));
             }
         };
-        if allowed { Ok(()) } else { Err(ApiError::forbidden("insufficient_scope", "the credentials do not allow this operation")) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("insufficient_scope", "the credentials do not allow this operation"))
+        }
     }
 
     pub fn grant_id(&self) -> Option<&str> {
@@ -60,7 +67,8 @@ impl Caller {
 }
 
 fn state_of(req: &Request) -> poem::Result<&SharedState> {
-    req.data::<SharedState>().ok_or_else(|| poem::Error::from_string("state missing", poem::http::StatusCode::INTERNAL_SERVER_ERROR))
+    req.data::<SharedState>()
+        .ok_or_else(|| poem::Error::from_string("state missing", poem::http::StatusCode::INTERNAL_SERVER_ERROR))
 }
 
 fn reject(error: ApiError) -> poem::Error {
@@ -150,7 +158,9 @@ pub enum AccountAuth {
 impl AccountAuth {
     pub fn caller(self) -> Caller {
         match self {
-            AccountAuth::Bearer(BearerAuth(caller)) | AccountAuth::ApiKey(ApiKeyAuth(caller)) | AccountAuth::OAuth2(OAuth2Auth(caller)) => caller,
+            AccountAuth::Bearer(BearerAuth(caller))
+            | AccountAuth::ApiKey(ApiKeyAuth(caller))
+            | AccountAuth::OAuth2(OAuth2Auth(caller)) => caller,
         }
     }
 }

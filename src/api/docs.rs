@@ -22,11 +22,7 @@ pub struct Docs {
 impl Docs {
     pub async fn build(config: &Config) -> Docs {
         let service = super::service(config);
-        let html = service.swagger_ui_html().replacen(
-            "SwaggerUIBundle({",
-            "const ui = SwaggerUIBundle({",
-            1,
-        );
+        let html = service.swagger_ui_html().replacen("SwaggerUIBundle({", "const ui = SwaggerUIBundle({", 1);
         let init = r#"ui.initOAuth({ clientId: "oxidp-api", usePkceWithAuthorizationCodeGrant: true, scopes: "openid account" });"#;
         let ui_html = match html.rfind("</script>") {
             Some(at) => format!("{}\n    {init}\n{}", &html[..at], &html[at..]),
@@ -34,7 +30,13 @@ impl Docs {
         };
         // The receiver page is part of the same swagger endpoint; fetch it in-process once.
         let receiver = service.swagger_ui();
-        let receiver_html = match receiver.get_response(Request::builder().uri_str("/oauth-receiver.html").finish()).await.into_body().into_string().await {
+        let receiver_html = match receiver
+            .get_response(Request::builder().uri_str("/oauth-receiver.html").finish())
+            .await
+            .into_body()
+            .into_string()
+            .await
+        {
             Ok(text) => text,
             Err(_) => String::new(),
         };
@@ -54,7 +56,9 @@ impl Docs {
             .at("/docs/oauth-receiver.html", make_sync(move |_| html(&receiver.receiver_html, &receiver.receiver_csp)))
             .at(
                 "/openapi.json",
-                make_sync(move |_| Response::builder().header(CONTENT_TYPE, "application/json").body(spec.spec_json.clone())),
+                make_sync(move |_| {
+                    Response::builder().header(CONTENT_TYPE, "application/json").body(spec.spec_json.clone())
+                }),
             )
     }
 }
@@ -70,7 +74,10 @@ fn html(body: &str, csp: &str) -> Response {
 /// A CSP that allows exactly the page's inline scripts, by their SHA-256.
 fn csp_for(page: &str) -> String {
     let hashes: Vec<String> = inline_scripts(page)
-        .map(|script| format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes()))))
+        .into_iter()
+        .map(|script| {
+            format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(script.as_bytes())))
+        })
         .collect();
     format!(
         "default-src 'none'; script-src {}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
@@ -79,13 +86,20 @@ fn csp_for(page: &str) -> String {
     )
 }
 
-fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
-    page.split("<script").skip(1).filter_map(|rest| {
-        let open_end = rest.find('>')?;
-        let content = &rest[open_end + 1..];
-        let close = content.find("</script>")?;
-        Some(&content[..close])
-    })
+/// The contents of the page's `<script>` elements, in order. Scanning from each opening tag to
+/// the next closing tag (not splitting on "<script") keeps script text that mentions "<script".
+fn inline_scripts(page: &str) -> Vec<&str> {
+    let mut scripts = Vec::new();
+    let mut rest = page;
+    while let Some(open) = rest.find("<script") {
+        let after_open = &rest[open..];
+        let Some(tag_end) = after_open.find('>') else { break };
+        let body = &after_open[tag_end + 1..];
+        let Some(close) = body.find("</script>") else { break };
+        scripts.push(&body[..close]);
+        rest = &body[close + "</script>".len()..];
+    }
+    scripts
 }
 
 #[cfg(test)]
@@ -94,9 +108,8 @@ mod tests {
 
     #[test]
     fn hashes_each_inline_script() {
-        let page = "<script charset=\"UTF-8\">a()</script><p></p><script>b()</script>";
-        let scripts: Vec<&str> = inline_scripts(page).collect();
-        assert_eq!(scripts, vec!["a()", "b()"]);
+        let page = "<script charset=\"UTF-8\">a('<script')</script><p></p><script>b()</script>";
+        assert_eq!(inline_scripts(page), vec!["a('<script')", "b()"]);
         assert_eq!(csp_for(page).matches("'sha256-").count(), 2);
     }
 }

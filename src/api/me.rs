@@ -32,7 +32,10 @@ fn page_args(limit: Option<u32>, cursor: Option<String>) -> ApiResult<(i64, Opti
         return Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")));
     }
     let after = match cursor {
-        Some(cursor) => Some(decode_cursor(&cursor).ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?),
+        Some(cursor) => Some(
+            decode_cursor(&cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?,
+        ),
         None => None,
     };
     Ok((i64::from(limit), after))
@@ -61,7 +64,12 @@ impl MeApi {
     /// OIDC standard claims; an absent field is left alone, `null` clears it. Changes show in
     /// `/userinfo` and in new ID tokens.
     #[oai(path = "/", method = "patch")]
-    async fn update_me(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
+    async fn update_me(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        body: Json<ProfilePatch>,
+    ) -> ApiResult<Json<UserView>> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
         let Json(change) = body;
@@ -83,10 +91,22 @@ impl MeApi {
     /// Needs the current password. Every other session and refresh token of the account ends;
     /// the calling token's own grant stays.
     #[oai(path = "/password", method = "post")]
-    async fn change_password(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<ChangePasswordRequest>) -> ApiResult<NoContent> {
+    async fn change_password(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        body: Json<ChangePasswordRequest>,
+    ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
-        crate::account::change_password(&state, &caller.user, &body.current_password, &body.new_password, caller.grant_id()).await?;
+        crate::account::change_password(
+            &state,
+            &caller.user,
+            &body.current_password,
+            &body.new_password,
+            caller.grant_id(),
+        )
+        .await?;
         Ok(NoContent::NoContent)
     }
 
@@ -107,12 +127,20 @@ impl MeApi {
             sessions.truncate(limit as usize);
             sessions.last().map(|s| encode_cursor(s.created_at, &s.id))
         });
-        Ok(Json(SessionPage { items: sessions.into_iter().map(Into::into).collect(), next_cursor: next_cursor.flatten() }))
+        Ok(Json(SessionPage {
+            items: sessions.into_iter().map(Into::into).collect(),
+            next_cursor: next_cursor.flatten(),
+        }))
     }
 
     /// End one of my sessions
     #[oai(path = "/sessions/:id", method = "delete")]
-    async fn delete_session(&self, state: Data<&SharedState>, auth: AccountAuth, id: Path<String>) -> ApiResult<NoContent> {
+    async fn delete_session(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
         if state.db.delete_user_session(&caller.user.id, &id).await? {
@@ -149,7 +177,12 @@ impl MeApi {
     /// Only with a Bearer token (never with another key). The key (`oxk_…`) is in the answer
     /// this once; oxidp keeps only a keyed hash of it.
     #[oai(path = "/api-keys", method = "post")]
-    async fn create_api_key(&self, state: Data<&SharedState>, auth: AccountAuth, body: Json<CreateApiKeyRequest>) -> ApiResult<KeyCreated> {
+    async fn create_api_key(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        body: Json<CreateApiKeyRequest>,
+    ) -> ApiResult<KeyCreated> {
         let caller = auth.caller();
         caller.require(Need::ManageKeys)?;
         let Json(body) = body;
@@ -159,7 +192,12 @@ impl MeApi {
 
     /// Revoke an API key
     #[oai(path = "/api-keys/:id", method = "delete")]
-    async fn delete_api_key(&self, state: Data<&SharedState>, auth: AccountAuth, id: Path<String>) -> ApiResult<NoContent> {
+    async fn delete_api_key(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::ManageKeys)?;
         if state.db.revoke_api_key(&caller.user.id, &id, state.now()).await? {

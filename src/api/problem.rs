@@ -108,13 +108,18 @@ impl ApiError {
     }
 
     pub fn unavailable() -> ApiError {
-        let problem = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable");
+        let problem =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is temporarily unavailable");
         ApiError::Unavailable(Json(problem), 5)
     }
 
     pub fn internal(message: &str) -> ApiError {
         tracing::error!(%message, "internal error in the JSON API");
-        ApiError::Internal(Json(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")))
+        ApiError::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred",
+        )))
     }
 }
 
@@ -134,8 +139,12 @@ impl From<crate::account::AccountError> for ApiError {
             E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
             E::EmailTaken => ApiError::conflict("email_taken", "an account with this email already exists"),
             E::Forbidden(message) => ApiError::forbidden("forbidden", message),
-            E::BadToken => ApiError::bad_request("invalid_token", Some("token"), "the token is invalid, expired or already used"),
-            E::WrongPassword => ApiError::bad_request("wrong_password", Some("current_password"), "the current password is wrong"),
+            E::BadToken => {
+                ApiError::bad_request("invalid_token", Some("token"), "the token is invalid, expired or already used")
+            }
+            E::WrongPassword => {
+                ApiError::bad_request("wrong_password", Some("current_password"), "the current password is wrong")
+            }
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),
         }
@@ -160,7 +169,9 @@ impl From<crate::apikeys::ApiKeyError> for ApiError {
         use crate::apikeys::ApiKeyError as E;
         match error {
             E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            E::Unauthenticated => ApiError::unauthorized("invalid_api_key", "the API key is invalid, expired or revoked"),
+            E::Unauthenticated => {
+                ApiError::unauthorized("invalid_api_key", "the API key is invalid, expired or revoked")
+            }
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),
         }
@@ -175,7 +186,11 @@ pub async fn problems<E: Endpoint>(next: Arc<E>, mut req: Request, max_body: usi
     let request_id = crate::http::request_id(&req);
     let body = req.take_body();
     let too_large = || {
-        let problem = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body exceeds {max_body} bytes"));
+        let problem = Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body exceeds {max_body} bytes"),
+        );
         ApiError::PayloadTooLarge(Json(problem)).into_response()
     };
     match body.into_bytes_limit(max_body).await {
@@ -196,7 +211,8 @@ async fn with_request_id(mut response: Response, request_id: Option<String>) -> 
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response.headers().get(CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     let body = response.take_body().into_bytes().await.unwrap_or_default();
     let mut problem: Value = if is_problem {
         serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::json!({}))
