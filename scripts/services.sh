@@ -27,7 +27,7 @@ start_postgres() {
     sleep 0.2
   done
   su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'oxidp-test'\"" >/dev/null
-  export OXIDP_TEST_POSTGRES_URL="postgres://postgres:oxidp-test@127.0.0.1:5432/postgres"
+  export TEST_POSTGRES_URL="postgres://postgres:oxidp-test@127.0.0.1:5432/postgres"
 }
 
 start_postgres

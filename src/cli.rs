@@ -43,6 +43,39 @@ enum Command {
     },
     /// Print the OpenAPI document of the JSON API.
     Openapi,
+    /// Manage API clients of the admin API.
+    #[command(name = "api-client")]
+    ApiClient {
+        #[command(subcommand)]
+        command: ApiClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiClientCommand {
+    /// Create an API client; prints its key and secret (once).
+    Create(CreateApiClientArgs),
+}
+
+#[derive(Args)]
+struct CreateApiClientArgs {
+    #[arg(long)]
+    name: String,
+    /// RFC 3339 time (2027-01-31T00:00:00Z) or unix seconds.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// IP address or CIDR the client may call from (repeatable).
+    #[arg(long = "allow-ip")]
+    allow_ips: Vec<String>,
+}
+
+fn parse_time(flag: &str, text: &str) -> Result<i64, CliError> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|e| CliError::Invalid(format!("{flag} '{text}': not RFC 3339 or unix seconds ({e})")))
 }
 
 #[derive(Subcommand)]
@@ -163,6 +196,32 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         Command::Serve => {
             crate::server::run(state(config).await?).await.map_err(CliError::Failed)?;
             Ok(None)
+        }
+        Command::ApiClient { command: ApiClientCommand::Create(args) } => {
+            let expires_at = args.expires_at.as_deref().map(|t| parse_time("--expires-at", t)).transpose()?;
+            let state = state(config).await?;
+            let new = crate::apiclients::NewApiClient {
+                name: args.name,
+                expires_at,
+                allowed_ips: args.allow_ips,
+                allowed_origins: Vec::new(),
+                allowed_paths: Vec::new(),
+                rate_limit_per_minute: 600,
+            };
+            let (client, secret) = crate::apiclients::create(&state, new).await.map_err(|e| match e {
+                crate::apiclients::ApiClientError::Invalid { field, message } => {
+                    let flag = match field {
+                        "allow_ip" => "--allow-ip",
+                        "expires_at" => "--expires-at",
+                        _ => "--name",
+                    };
+                    CliError::Invalid(format!("{flag}: {message}"))
+                }
+                other => CliError::Failed(other.to_string()),
+            })?;
+            Ok(Some(
+                json!({ "client_key": client.id, "api_key": secret, "name": client.name, "expires_at": client.expires_at }),
+            ))
         }
         Command::Openapi => {
             println!("{}", crate::api::document(&config));

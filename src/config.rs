@@ -137,8 +137,10 @@ impl Config {
         if let Some(path) = toml_path {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env =
-            Env::prefixed("OXIDP_").ignore(&["CONFIG"]).split("__").map(|key| key.as_str().to_ascii_lowercase().into());
+        let env = Env::prefixed("OXIDP_")
+            .ignore(&["CONFIG", "LOG"])
+            .split("__")
+            .map(|key| key.as_str().to_ascii_lowercase().into());
         figment.merge(ListEnv(env))
     }
 
@@ -252,6 +254,8 @@ impl figment::Provider for ListEnv {
 }
 
 #[cfg(test)]
+// figment's `Jail` fixes the closures' error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

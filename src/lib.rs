@@ -1,8 +1,10 @@
-pub mod admin;
-pub mod cli;
 pub mod account;
+pub mod admin;
 pub mod api;
+pub mod apiclients;
 pub mod apikeys;
+pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;

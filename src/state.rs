@@ -18,6 +18,8 @@ pub struct AppState {
     pub secret: ServerSecret,
     pub clock: SharedClock,
     pub mailer: crate::mail::Mailer,
+    /// Bounds concurrent argon2 checks (19 MiB each), so a burst of logins cannot exhaust memory.
+    pub password_checks: tokio::sync::Semaphore,
     /// Discovery documents serialised once: they change only with the configuration.
     pub openid_configuration: String,
     pub oauth_metadata: String,
@@ -59,7 +61,21 @@ impl AppState {
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
         let docs = Arc::new(crate::api::Docs::build(&config).await);
-        let state = Arc::new(AppState { config, db, kv, keys, secret, clock, mailer, openid_configuration, oauth_metadata, docs });
+        let password_checks =
+            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+        let state = Arc::new(AppState {
+            config,
+            db,
+            kv,
+            keys,
+            secret,
+            clock,
+            mailer,
+            password_checks,
+            openid_configuration,
+            oauth_metadata,
+            docs,
+        });
         crate::oauth::first_party::ensure_api_client(&state).await?;
         Ok(state)
     }

@@ -59,7 +59,12 @@ async fn hash(password: &str) -> Result<String, AccountError> {
         .map_err(AccountError::Internal)
 }
 
-pub async fn register(state: &AppState, email: &str, password: &str, name: Option<String>) -> Result<User, AccountError> {
+pub async fn register(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    name: Option<String>,
+) -> Result<User, AccountError> {
     if state.config.registration == crate::config::Registration::Closed {
         return Err(AccountError::Forbidden("registration is closed"));
     }
@@ -93,7 +98,8 @@ async fn use_token(state: &AppState, token: &str, purpose: &str) -> Result<User,
         return Err(AccountError::BadToken);
     }
     let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
-    let user_id = state.db.use_one_time_token(&token_hash, purpose, state.now()).await?.ok_or(AccountError::BadToken)?;
+    let user_id =
+        state.db.use_one_time_token(&token_hash, purpose, state.now()).await?.ok_or(AccountError::BadToken)?;
     state.db.user_by_id(&user_id).await?.filter(User::is_active).ok_or(AccountError::BadToken)
 }
 
@@ -104,7 +110,11 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Acco
          POST it as {{\"token\": \"...\"}} to {issuer}/api/v1/auth/verify-email.",
         issuer = state.config.issuer
     );
-    state.mailer.send(&user.email, "Confirm your email address", &body).await.map_err(|e| AccountError::Internal(e.to_string()))
+    state
+        .mailer
+        .send(&user.email, "Confirm your email address", &body)
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))
 }
 
 pub async fn verify_email(state: &AppState, token: &str) -> Result<(), AccountError> {
@@ -132,7 +142,11 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<bool, Acco
          If it was not you, ignore this message.",
         issuer = state.config.issuer
     );
-    state.mailer.send(&user.email, "Reset your password", &body).await.map_err(|e| AccountError::Internal(e.to_string()))?;
+    state
+        .mailer
+        .send(&user.email, "Reset your password", &body)
+        .await
+        .map_err(|e| AccountError::Internal(e.to_string()))?;
     Ok(true)
 }
 
@@ -190,10 +204,10 @@ pub fn validate_profile(profile: &Profile) -> Result<(), AccountError> {
         ("zoneinfo", &profile.zoneinfo, 64),
     ];
     for (field, value, limit) in fields {
-        if let Some(value) = value {
-            if value.chars().count() > limit || value.chars().any(char::is_control) {
-                return Err(invalid(field, format!("at most {limit} characters, no control characters")));
-            }
+        if let Some(value) = value
+            && (value.chars().count() > limit || value.chars().any(char::is_control))
+        {
+            return Err(invalid(field, format!("at most {limit} characters, no control characters")));
         }
     }
     if let Some(picture) = &profile.picture {
@@ -203,15 +217,17 @@ pub fn validate_profile(profile: &Profile) -> Result<(), AccountError> {
         }
     }
     if let Some(phone) = &profile.phone_number {
-        let ok = phone.starts_with('+') && phone.len() > 4 && phone[1..].chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+        let ok = phone.starts_with('+')
+            && phone.len() > 4
+            && phone[1..].chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
         if !ok {
             return Err(invalid("phone_number", "must be in E.164 form, e.g. +14155550100"));
         }
     }
-    if let Some(locale) = &profile.locale {
-        if !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(invalid("locale", "must be a BCP 47 language tag, e.g. en-US"));
-        }
+    if let Some(locale) = &profile.locale
+        && !locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid("locale", "must be a BCP 47 language tag, e.g. en-US"));
     }
     Ok(())
 }

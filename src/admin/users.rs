@@ -21,7 +21,11 @@ pub fn check_email(email: &str) -> Result<(), String> {
     let email = email.trim();
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid { Ok(()) } else { Err(format!("--email '{email}' is not a valid email address")) }
@@ -50,4 +54,126 @@ pub async fn create(
         }
         other => CliError::Failed(other.to_string()),
     })
+}
+
+/// What an admin may change about a user.
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<Option<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("no such user")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => AdminError::Unavailable,
+            other => AdminError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub const ROLES: [&str; 3] = ["user", "moderator", "admin"];
+pub const STATUSES: [&str; 3] = ["active", "banned", "deleted"];
+
+async fn existing(state: &AppState, id: &str) -> Result<User, AdminError> {
+    state.db.user_by_id(id).await?.ok_or(AdminError::NotFound)
+}
+
+/// Ends everything the user holds: browser sessions, refresh tokens (and their access tokens), API keys.
+async fn cut_off(state: &AppState, user_id: &str) -> Result<(), AdminError> {
+    use crate::store::{ApiKeyStore, GrantStore, SessionStore};
+    let now = state.now();
+    state.db.delete_user_sessions(user_id, None).await?;
+    state.db.revoke_user_grants(user_id, None, now).await?;
+    state.db.revoke_user_api_keys(user_id, now).await?;
+    Ok(())
+}
+
+pub async fn update(state: &AppState, id: &str, change: UserUpdate) -> Result<User, AdminError> {
+    if let Some(role) = &change.role
+        && !ROLES.contains(&role.as_str())
+    {
+        return Err(AdminError::Invalid { field: "role", message: format!("one of {}", ROLES.join(", ")) });
+    }
+    if let Some(status) = &change.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(AdminError::Invalid { field: "status", message: format!("one of {}", STATUSES.join(", ")) });
+    }
+    let user = existing(state, id).await?;
+    let now = state.now();
+    state.db.set_role_and_status(id, change.role.as_deref(), change.status.as_deref(), now).await?;
+    if change.status.as_deref().is_some_and(|status| status != "active") {
+        cut_off(state, id).await?;
+    }
+    if change.email_verified == Some(true) && !user.email_verified {
+        state.db.set_email_verified(id, now).await?;
+    }
+    if let Some(name) = change.name {
+        let profile = crate::store::Profile {
+            name,
+            given_name: user.given_name.clone(),
+            family_name: user.family_name.clone(),
+            picture: user.picture.clone(),
+            phone_number: user.phone_number.clone(),
+            locale: user.locale.clone(),
+            zoneinfo: user.zoneinfo.clone(),
+        };
+        state.db.update_profile(id, &profile, now).await?;
+    }
+    existing(state, id).await
+}
+
+/// Ban: the user can no longer log in, and every session, refresh token and API key ends at once.
+pub async fn ban(state: &AppState, id: &str) -> Result<User, AdminError> {
+    update(state, id, UserUpdate { status: Some("banned".into()), ..UserUpdate::default() }).await
+}
+
+pub async fn unban(state: &AppState, id: &str) -> Result<User, AdminError> {
+    let user = existing(state, id).await?;
+    if user.status != "banned" {
+        return Err(AdminError::Conflict("the user is not banned"));
+    }
+    update(state, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+}
+
+/// Soft delete: reversible with `restore`.
+pub async fn soft_delete(state: &AppState, id: &str) -> Result<User, AdminError> {
+    update(state, id, UserUpdate { status: Some("deleted".into()), ..UserUpdate::default() }).await
+}
+
+pub async fn restore(state: &AppState, id: &str) -> Result<User, AdminError> {
+    let user = existing(state, id).await?;
+    if user.status != "deleted" {
+        return Err(AdminError::Conflict("the user is not deleted"));
+    }
+    update(state, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+}
+
+/// Erase: the user's personal data is deleted for good; audit rows keep a pseudonym instead of
+/// the id and lose their IP and user agent. Returns the pseudonym.
+pub async fn erase(state: &AppState, id: &str) -> Result<String, AdminError> {
+    use crate::store::AuditStore;
+    let user = existing(state, id).await?;
+    cut_off(state, &user.id).await?;
+    let pseudonym = format!("erased:{}", &state.secret.keyed_hash("erased-user", &user.id)[..16]);
+    state.db.pseudonymise_audit(&user.id, &pseudonym).await?;
+    state.db.delete_user_row(&user.id).await?;
+    Ok(pseudonym)
 }

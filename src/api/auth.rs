@@ -84,7 +84,7 @@ pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Calle
         _ => invalid(),
     })?;
     let api_audience = state.config.api_audience();
-    if !token.audience.iter().any(|aud| *aud == api_audience) {
+    if !token.audience.contains(&api_audience) {
         return Err(ApiError::unauthorized("invalid_audience", format!("the access token is not for {api_audience}")));
     }
     if token.is_client_token() || !token.scopes.iter().any(|s| scope::is_api_scope(s)) {
@@ -148,11 +148,50 @@ pub struct BearerAuth(pub Caller);
 pub struct ApiKeyAuth(pub Caller);
 
 /// Any of the three.
-#[derive(SecurityScheme)]
 pub enum AccountAuth {
     Bearer(BearerAuth),
     ApiKey(ApiKeyAuth),
     OAuth2(OAuth2Auth),
+}
+
+/// What `#[derive(SecurityScheme)]` on the enum would generate, except for the error: the derived
+/// extractor answers the last scheme's error, so a request with only `X-API-Key` got the generic
+/// 401 of the absent Authorization header instead of the key's own `invalid_api_key`.
+impl<'a> poem_openapi::ApiExtractor<'a> for AccountAuth {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <BearerAuth as poem_openapi::ApiExtractor>::register(registry);
+        <ApiKeyAuth as poem_openapi::ApiExtractor>::register(registry);
+        <OAuth2Auth as poem_openapi::ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <BearerAuth as poem_openapi::ApiExtractor>::security_schemes();
+        schemes.extend(<ApiKeyAuth as poem_openapi::ApiExtractor>::security_schemes());
+        schemes.extend(<OAuth2Auth as poem_openapi::ApiExtractor>::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut poem::RequestBody,
+        param_opts: poem_openapi::ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        if req.headers().contains_key("x-api-key") && !req.headers().contains_key(poem::http::header::AUTHORIZATION) {
+            return ApiKeyAuth::from_request(req, body, param_opts).await.map(AccountAuth::ApiKey);
+        }
+        if let Ok(auth) = BearerAuth::from_request(req, body, param_opts.clone()).await {
+            return Ok(AccountAuth::Bearer(auth));
+        }
+        if let Ok(auth) = ApiKeyAuth::from_request(req, body, param_opts.clone()).await {
+            return Ok(AccountAuth::ApiKey(auth));
+        }
+        OAuth2Auth::from_request(req, body, param_opts).await.map(AccountAuth::OAuth2)
+    }
 }
 
 impl AccountAuth {

@@ -22,7 +22,16 @@ pub struct Docs {
 impl Docs {
     pub async fn build(config: &Config) -> Docs {
         let service = super::service(config);
-        let html = service.swagger_ui_html().replacen("SwaggerUIBundle({", "const ui = SwaggerUIBundle({", 1);
+        // The template derives the redirect URI from the page's address, hash included, so a deep
+        // link such as /docs#/Me/get_me sent `{issuer}/docs#/Me/get_me/oauth-receiver.html`, which
+        // /authorize refuses: use the URI registered for oxidp-api instead.
+        let receiver_uri =
+            serde_json::to_string(&format!("{}/docs/oauth-receiver.html", config.issuer)).unwrap_or_default();
+        let html = service.swagger_ui_html().replacen("SwaggerUIBundle({", "const ui = SwaggerUIBundle({", 1).replacen(
+            "oauth2RedirectUrl: oauth2RedirectUrl,",
+            &format!("oauth2RedirectUrl: {receiver_uri},"),
+            1,
+        );
         let init = r#"ui.initOAuth({ clientId: "oxidp-api", usePkceWithAuthorizationCodeGrant: true, scopes: "openid account" });"#;
         let ui_html = match html.rfind("</script>") {
             Some(at) => format!("{}\n    {init}\n{}", &html[..at], &html[at..]),
@@ -30,16 +39,13 @@ impl Docs {
         };
         // The receiver page is part of the same swagger endpoint; fetch it in-process once.
         let receiver = service.swagger_ui();
-        let receiver_html = match receiver
+        let receiver_html = receiver
             .get_response(Request::builder().uri_str("/oauth-receiver.html").finish())
             .await
             .into_body()
             .into_string()
             .await
-        {
-            Ok(text) => text,
-            Err(_) => String::new(),
-        };
+            .unwrap_or_default();
         Docs {
             ui_csp: csp_for(&ui_html),
             receiver_csp: csp_for(&receiver_html),
@@ -111,5 +117,12 @@ mod tests {
         let page = "<script charset=\"UTF-8\">a('<script')</script><p></p><script>b()</script>";
         assert_eq!(inline_scripts(page), vec!["a('<script')", "b()"]);
         assert_eq!(csp_for(page).matches("'sha256-").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn swagger_uses_the_registered_redirect_uri() {
+        let config = Config { issuer: "https://id.example.com".into(), ..Config::default() };
+        let docs = Docs::build(&config).await;
+        assert!(docs.ui_html.contains(r#"oauth2RedirectUrl: "https://id.example.com/docs/oauth-receiver.html","#));
     }
 }

@@ -1,6 +1,12 @@
 //! The OpenAPI-documented JSON API under `/api/v1`, with Swagger UI at `/docs`.
 
+// `ApiError` is the response itself (poem-openapi derives its wire form); boxing it would only
+// add indirection on the error path.
+#![allow(clippy::result_large_err)]
+
 mod account;
+mod admin;
+pub mod admin_auth;
 pub mod auth;
 mod docs;
 mod me;
@@ -18,15 +24,17 @@ pub enum ApiTags {
     Auth,
     /// The caller's own account.
     Me,
+    /// Administration: users, signing keys, API clients, the audit log.
+    Admin,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
 
-pub type Service = OpenApiService<(account::AuthApi, me::MeApi), ()>;
+pub type Service = OpenApiService<(account::AuthApi, me::MeApi, admin::AdminApi), ()>;
 
 /// The one place the OpenAPI service is built: the server, `oxidp openapi` and the golden-file test use it.
 pub fn service(config: &Config) -> Service {
-    OpenApiService::new((account::AuthApi, me::MeApi), "oxidp", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((account::AuthApi, me::MeApi, admin::AdminApi), "oxidp", env!("CARGO_PKG_VERSION"))
         .description("The account API of oxidp. Errors are RFC 9457 problem JSON with a request_id.")
         .server(format!("{}{API_PREFIX}", config.issuer))
 }

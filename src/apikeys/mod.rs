@@ -62,19 +62,31 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-pub async fn create(state: &AppState, owner: &User, name: &str, scopes: Vec<String>, expires_at: Option<i64>) -> Result<CreatedKey, ApiKeyError> {
+pub async fn create(
+    state: &AppState,
+    owner: &User,
+    name: &str,
+    scopes: Vec<String>,
+    expires_at: Option<i64>,
+) -> Result<CreatedKey, ApiKeyError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiKeyError::Invalid { field: "name", message: "1 to 100 characters".into() });
     }
     if scopes.is_empty() {
-        return Err(ApiKeyError::Invalid { field: "scopes", message: format!("at least one of {}", SCOPES.join(", ")) });
+        return Err(ApiKeyError::Invalid {
+            field: "scopes",
+            message: format!("at least one of {}", SCOPES.join(", ")),
+        });
     }
     if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
         return Err(ApiKeyError::Invalid { field: "scopes", message: format!("unknown scope '{unknown}'") });
     }
     if scopes.iter().any(|s| s == ADMIN) && !owner.is_admin() {
-        return Err(ApiKeyError::Invalid { field: "scopes", message: "only administrators may create admin keys".into() });
+        return Err(ApiKeyError::Invalid {
+            field: "scopes",
+            message: "only administrators may create admin keys".into(),
+        });
     }
     let now = state.now();
     if expires_at.is_some_and(|at| at <= now) {

@@ -28,7 +28,11 @@ pub use middleware::request_id;
 pub fn app(state: SharedState) -> impl Endpoint {
     let max_body = state.config.max_body_bytes;
     Route::new()
-        .nest(crate::api::API_PREFIX, crate::api::endpoint(&state.config).around(move |next, req| crate::api::problem::problems(next, req, max_body)))
+        .nest(
+            crate::api::API_PREFIX,
+            crate::api::endpoint(&state.config)
+                .around(move |next, req| crate::api::problem::problems(next, req, max_body)),
+        )
         .nest("/", crate::api::Docs::endpoint(state.docs.clone()))
         .at("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .at("/.well-known/oauth-authorization-server", get(discovery::oauth_metadata))

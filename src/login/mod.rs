@@ -57,6 +57,7 @@ pub async fn password_login(state: &AppState, email: &str, password: &str, ip: &
     let user = state.db.user_by_email(email).await?;
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
     let password = password.to_string();
+    let _slot = state.password_checks.acquire().await.map_err(|e| LoginError::Internal(e.to_string()))?;
     // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
     let verified = tokio::task::spawn_blocking(move || passwords::verify_password(&password, stored.as_deref()))
         .await

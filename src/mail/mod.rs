@@ -22,8 +22,13 @@ impl Mailer {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| MailError(format!("OXIDP_SMTP_URL: {e}")))?
                     .build();
-                let host = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or("localhost".into());
-                let from = format!("oxidp <no-reply@{host}>").parse().map_err(|e| MailError(format!("sender address: {e}")))?;
+                let host = url::Url::parse(issuer)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or("localhost".into());
+                let from = format!("oxidp <no-reply@{host}>")
+                    .parse()
+                    .map_err(|e| MailError(format!("sender address: {e}")))?;
                 Ok(Mailer::Smtp { transport, from })
             }
             None => Ok(Mailer::Files(PathBuf::from(mail_dir))),

@@ -22,7 +22,9 @@ pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
         redirect_uris: vec![format!("{issuer}/docs/oauth-receiver.html")],
         post_logout_redirect_uris: Vec::new(),
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: ["openid", "profile", "email", "offline_access", scope::ACCOUNT, scope::ADMIN].map(String::from).to_vec(),
+        scopes: ["openid", "profile", "email", "offline_access", scope::ACCOUNT, scope::ADMIN]
+            .map(String::from)
+            .to_vec(),
         audiences: vec![state.config.api_audience()],
         resources: Vec::new(),
         is_public: true,

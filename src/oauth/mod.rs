@@ -4,8 +4,8 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
-pub mod first_party;
 mod error;
+pub mod first_party;
 pub mod grants;
 pub mod introspection;
 pub mod params;

@@ -3,6 +3,12 @@
 
 use std::collections::HashMap;
 
+/// `+` is a space, then percent-decoding; `None` unless the result is valid UTF-8.
+fn decode_component(raw: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    percent_encoding::percent_decode(&spaced).decode_utf8().ok().map(|text| text.into_owned())
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Params {
     values: HashMap<String, String>,
@@ -17,20 +23,19 @@ impl Params {
     /// after percent-decoding.
     pub fn parse(bytes: &[u8]) -> Option<Params> {
         let mut params = Params::default();
-        for (key, value) in form_urlencoded::parse(bytes) {
-            if matches!(key, std::borrow::Cow::Owned(_)) || matches!(value, std::borrow::Cow::Owned(_)) {
-                // Owned means decoding happened; lossy replacement characters mean bad UTF-8.
-                if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
-                    return None;
-                }
-            }
-            if params.values.contains_key(key.as_ref()) {
-                if !params.repeated.iter().any(|r| r == key.as_ref()) {
-                    params.repeated.push(key.into_owned());
+        for pair in bytes.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let (key, value) = (decode_component(key)?, decode_component(value)?);
+            if params.values.contains_key(&key) {
+                if !params.repeated.contains(&key) {
+                    params.repeated.push(key);
                 }
                 continue;
             }
-            params.values.insert(key.into_owned(), value.into_owned());
+            params.values.insert(key, value);
         }
         Some(params)
     }
@@ -78,5 +83,7 @@ mod tests {
         assert!(!params.is_repeated("b"));
         assert!(Params::parse(b"a=%FF%FE").is_none());
         assert_eq!(Params::parse(b"a=").expect("ok").get("a"), None);
+        assert_eq!(Params::parse(b"a=%EF%BF%BD+b").expect("U+FFFD itself is fine").get("a"), Some("\u{FFFD} b"));
+        assert!(Params::parse(b"a=%C3%28").is_none());
     }
 }

@@ -53,10 +53,16 @@ pub trait ApiKeyStore {
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn api_keys_by_prefix(&self, prefix: &str) -> StoreResult<Vec<ApiKey>>;
     /// A page of the user's keys, newest first, after the `(created_at, id)` cursor.
-    async fn api_keys_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<ApiKey>>;
+    async fn api_keys_for_user(
+        &self,
+        user_id: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApiKey>>;
     /// True when a live key of this user was revoked.
     async fn revoke_api_key(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool>;
     async fn touch_api_key(&self, id: &str, now: i64) -> StoreResult<()>;
+    async fn revoke_user_api_keys(&self, user_id: &str, now: i64) -> StoreResult<u64>;
 }
 
 impl ApiKeyStore for Db {
@@ -86,7 +92,12 @@ impl ApiKeyStore for Db {
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
-    async fn api_keys_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<ApiKey>> {
+    async fn api_keys_for_user(
+        &self,
+        user_id: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApiKey>> {
         let (created, id) = after.unwrap_or((i64::MAX, String::new()));
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
@@ -112,6 +123,17 @@ impl ApiKeyStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(changed == 1)
+    }
+
+    async fn revoke_user_api_keys(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+        Ok(on_pool!(self, |pool| sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 
     async fn touch_api_key(&self, id: &str, now: i64) -> StoreResult<()> {

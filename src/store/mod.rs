@@ -5,7 +5,9 @@
 // The traits are used through the concrete `Db`, whose futures are `Send`.
 #![allow(async_fn_in_trait)]
 
+pub mod api_clients;
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -21,15 +23,17 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+pub use api_clients::{ApiClient, ApiClientStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
+pub use audit::{AuditEntry, AuditFilter, AuditStore};
 pub use clients::{Client, ClientStore, NewClient};
 pub use codes::{AuthCode, CodeConsumption, CodeStore};
 pub use consents::ConsentStore;
-pub use one_time_tokens::OneTimeTokenStore;
 pub use grants::{AccessTokenState, Grant, GrantStore, RefreshToken};
+pub use one_time_tokens::OneTimeTokenStore;
 pub use sessions::{Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
-pub use users::{NewUser, Profile, User, UserStore};
+pub use users::{NewUser, Profile, User, UserFilter, UserStore};
 
 #[derive(Clone, Debug)]
 pub enum Db {

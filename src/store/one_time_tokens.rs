@@ -2,13 +2,27 @@ use super::{Db, StoreResult, on_pool};
 
 /// Single-use tokens mailed to users (email verification, password reset), stored as keyed hashes.
 pub trait OneTimeTokenStore {
-    async fn insert_one_time_token(&self, token_hash: &str, user_id: &str, purpose: &str, now: i64, expires_at: i64) -> StoreResult<()>;
+    async fn insert_one_time_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
     /// Marks the token used and returns its user, only when unused, unexpired and of this purpose.
     async fn use_one_time_token(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<String>>;
 }
 
 impl OneTimeTokenStore for Db {
-    async fn insert_one_time_token(&self, token_hash: &str, user_id: &str, purpose: &str, now: i64, expires_at: i64) -> StoreResult<()> {
+    async fn insert_one_time_token(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         let sql = "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(token_hash)

@@ -25,7 +25,12 @@ pub trait SessionStore {
     async fn touch_session(&self, id: &str, now: i64) -> StoreResult<()>;
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// A page of the user's sessions, newest first, after the `(created_at, id)` cursor.
-    async fn sessions_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Session>>;
+    async fn sessions_for_user(
+        &self,
+        user_id: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
     /// Ends one of the user's sessions; true when it existed.
     async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
     /// Ends every session of the user except `keep`.
@@ -70,7 +75,12 @@ impl SessionStore for Db {
         Ok(())
     }
 
-    async fn sessions_for_user(&self, user_id: &str, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Session>> {
+    async fn sessions_for_user(
+        &self,
+        user_id: &str,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
         let (created, id) = after.unwrap_or((i64::MAX, "\u{10FFFF}".to_string()));
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \

@@ -23,6 +23,8 @@ pub struct User {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Moves whenever the user's permission snapshot changes.
+    pub permissions_version: i64,
 }
 
 impl User {
@@ -48,7 +50,7 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 const USER_COLUMNS: &str = "id, sub, email, email_verified, password_hash, name, given_name, family_name, picture, \
-     phone_number, phone_number_verified, locale, zoneinfo, role, status, created_at, updated_at";
+     phone_number, phone_number_verified, locale, zoneinfo, role, status, created_at, updated_at, permissions_version";
 
 pub trait UserStore {
     async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User>;
@@ -59,6 +61,29 @@ pub trait UserStore {
     async fn update_profile(&self, id: &str, profile: &Profile, now: i64) -> StoreResult<()>;
     async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<()>;
     async fn set_email_verified(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// A page of users matching the filter, oldest first, after the `(created_at, id)` cursor.
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
+    /// Sets role and/or status; true when something changed (the permissions version moves then).
+    async fn set_role_and_status(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        status: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Removes the user row (cascading to sessions, consents, keys, permissions, memberships).
+    async fn delete_user_row(&self, id: &str) -> StoreResult<bool>;
+    async fn bump_permissions_version(&self, id: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct UserFilter {
+    /// Substring of the email, case-insensitive.
+    pub email: Option<String>,
+    pub status: Option<String>,
+    pub role: Option<String>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
 }
 
 /// The OIDC standard claims a user edits about themselves.
@@ -159,6 +184,65 @@ impl UserStore for Db {
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn list_users(&self, f: &UserFilter) -> StoreResult<Vec<User>> {
+        let (after_at, after_id) = f.after.clone().unwrap_or((i64::MIN, String::new()));
+        let pattern = f.email.as_ref().map(|e| format!("%{}%", normalize_email(e).replace(['%', '_'], "")));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR email_normalized LIKE $1) AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR role = $3) AND (created_at > $4 OR (created_at = $4 AND id > $5)) ORDER BY created_at, id LIMIT $6"
+        ));
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, User>(sql)
+            .bind(&pattern)
+            .bind(&f.status)
+            .bind(&f.role)
+            .bind(after_at)
+            .bind(&after_id)
+            .bind(f.limit)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    async fn set_role_and_status(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        status: Option<&str>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE users SET role = COALESCE($1, role), status = COALESCE($2, status), updated_at = $3, \
+                   permissions_version = permissions_version + 1 \
+                   WHERE id = $4 AND (role <> COALESCE($1, role) OR status <> COALESCE($2, status))";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(role)
+            .bind(status)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_user_row(&self, id: &str) -> StoreResult<bool> {
+        let deleted = on_pool!(self, |pool| sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(deleted == 1)
+    }
+
+    async fn bump_permissions_version(&self, id: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| sqlx::query(
+            "UPDATE users SET permissions_version = permissions_version + 1 WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -66,7 +66,12 @@ async fn userinfo_matches_id_token_and_rejects_bad_tokens(backend: Backend) {
         assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""), "{challenge}");
     }
     // The ID token is not an access token.
-    let response = http.get(server.url("/userinfo")).bearer_auth(body["id_token"].as_str().expect("id")).send().await.expect("userinfo");
+    let response = http
+        .get(server.url("/userinfo"))
+        .bearer_auth(body["id_token"].as_str().expect("id"))
+        .send()
+        .await
+        .expect("userinfo");
     assert_eq!(response.status(), 401);
     let response = http.get(server.url("/userinfo")).send().await.expect("userinfo");
     assert_eq!(response.status(), 401);

@@ -40,10 +40,10 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
 }
 
-/// A fresh PostgreSQL database on the server named by `OXIDP_TEST_POSTGRES_URL`.
+/// A fresh PostgreSQL database on the server named by `TEST_POSTGRES_URL`.
 pub async fn fresh_postgres_database() -> String {
-    let admin_url = std::env::var("OXIDP_TEST_POSTGRES_URL")
-        .expect("OXIDP_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL");
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
+        .expect("TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL");
     let name = format!("oxidp_test_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to PostgreSQL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create database");
@@ -201,7 +201,24 @@ pub fn form_field(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&#x2b;", "+").replace("&#43;", "+").replace("&amp;", "&"))
+    // askama escapes &, <, >, " and ' as numeric or named entities.
+    let mut value = html[start..end].to_string();
+    for (entity, text) in [
+        ("&#43;", "+"),
+        ("&#x2b;", "+"),
+        ("&#34;", "\""),
+        ("&#39;", "'"),
+        ("&#60;", "<"),
+        ("&#62;", ">"),
+        ("&quot;", "\""),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&#38;", "&"),
+        ("&amp;", "&"),
+    ] {
+        value = value.replace(entity, text);
+    }
+    Some(value)
 }
 
 pub struct Pkce {

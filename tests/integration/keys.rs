@@ -5,7 +5,11 @@ use serde_json::Value;
 use crate::common::*;
 use crate::on_both_backends;
 
-on_both_backends!(jwks_publishes_public_keys_only, rotation_publishes_first_then_signs, second_instance_picks_up_a_rotated_key);
+on_both_backends!(
+    jwks_publishes_public_keys_only,
+    rotation_publishes_first_then_signs,
+    second_instance_picks_up_a_rotated_key
+);
 
 async fn jwks(server: &TestServer) -> Vec<Value> {
     let response = reqwest::get(server.url("/jwks.json")).await.expect("jwks");

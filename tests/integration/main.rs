@@ -3,6 +3,7 @@
 mod common;
 
 mod account_api;
+mod admin_api;
 mod api_keys;
 mod browser_flow;
 mod cli;

@@ -54,10 +54,16 @@ fn every_operation_is_complete() {
                 assert!(schemes.contains(&scheme), "{name} accepts {scheme}");
             }
         }
-        if method == "post" || method == "patch" {
-            if let Some(body) = operation.get("requestBody") {
-                let types: Vec<&String> = body["content"].as_object().expect("content").keys().collect();
-                assert!(types.iter().all(|t| t.starts_with("application/json")), "{name} takes JSON: {types:?}");
+        if let Some(body) = operation.get("requestBody") {
+            let types: Vec<&String> = body["content"].as_object().expect("content").keys().collect();
+            assert!(types.iter().all(|t| t.starts_with("application/json")), "{name} takes JSON: {types:?}");
+        }
+        if path.starts_with("/admin") {
+            let security = operation["security"].as_array().unwrap_or_else(|| panic!("{name} has security"));
+            let schemes: Vec<&str> =
+                security.iter().flat_map(|s| s.as_object().expect("req").keys()).map(String::as_str).collect();
+            for scheme in ["bearer", "api_key", "api_client"] {
+                assert!(schemes.contains(&scheme), "{name} accepts {scheme}");
             }
         }
     }

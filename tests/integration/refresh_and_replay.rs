@@ -152,16 +152,22 @@ async fn refresh_can_narrow_scope_but_not_widen_it(backend: Backend) {
     let (server, client, browser) = setup(backend).await;
     let first = first_tokens(&server, &client, &browser).await;
     let original = first["refresh_token"].as_str().expect("refresh token");
-    let narrowed =
-        token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", original), ("scope", "openid")])
-            .await;
+    let narrowed = token_request(
+        &server,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", original), ("scope", "openid")],
+    )
+    .await;
     assert_eq!(narrowed.status(), 200);
     let narrowed = json(narrowed).await;
     assert_eq!(narrowed["scope"], "openid");
     let successor = narrowed["refresh_token"].as_str().expect("successor");
-    let widened =
-        token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", successor), ("scope", "openid phone")])
-            .await;
+    let widened = token_request(
+        &server,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", successor), ("scope", "openid phone")],
+    )
+    .await;
     assert_eq!(widened.status(), 400);
     assert_eq!(json(widened).await["error"], "invalid_scope");
 }

@@ -1,0 +1,480 @@
+//! The admin API: who may call it, the uniform API-client 401, allowlists and rate limits,
+//! user administration (ban, soft delete, erase), signing keys and the audit log.
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    only_administrators_and_api_clients_get_in,
+    api_client_credential_failures_look_identical,
+    api_client_allowlists_and_rate_limit,
+    legacy_api_client_hashes_verify_and_are_rehashed,
+    users_list_filter_and_cursor,
+    ban_cuts_off_every_credential_at_once,
+    soft_delete_restore_and_erase,
+    keys_and_audit_log,
+);
+
+async fn login(server: &TestServer, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    json(response).await["access_token"].as_str().expect("token").to_string()
+}
+
+async fn admin_token(server: &TestServer) -> String {
+    server.user_with_role("root@example.com", PASSWORD, true).await;
+    login(server, "root@example.com").await
+}
+
+async fn api_client(server: &TestServer, token: &str, body: Value) -> (String, String) {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/admin/api-clients"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("create api client");
+    assert_eq!(response.status(), 201);
+    let body = json(response).await;
+    (body["client_key"].as_str().expect("key").to_string(), body["api_key"].as_str().expect("secret").to_string())
+}
+
+async fn as_client(server: &TestServer, key: &str, secret: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.url(path))
+        .header("X-Client-Key", key)
+        .header("X-API-Key", secret)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// A problem body without its per-request parts, for comparing answers.
+fn shape(mut body: Value) -> Value {
+    body.as_object_mut().expect("object").remove("request_id");
+    body
+}
+
+async fn only_administrators_and_api_clients_get_in(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    server.user("alice@example.com", PASSWORD).await;
+    let user = login(&server, "alice@example.com").await;
+    let http = reqwest::Client::new();
+    let users = server.url("/api/v1/admin/users");
+    assert_eq!(http.get(&users).bearer_auth(&admin).send().await.expect("get").status(), 200);
+    let response = http.get(&users).bearer_auth(&user).send().await.expect("get");
+    assert_eq!(response.status(), 403);
+    assert_eq!(json(response).await["code"], "admin_required");
+    assert_eq!(http.get(&users).send().await.expect("get").status(), 401);
+
+    // A third-party client's token (aud = its client id) is refused.
+    let client = server.client(&["--name", "third", "--redirect-uri", REDIRECT]).await;
+    server.user_with_role("boss@example.com", PASSWORD, true).await;
+    let browser = Browser::new();
+    let pkce = pkce();
+    let url = authorize_url(&server, &client, &pkce, &[]);
+    let redirect = run_browser_flow(&server, &browser, &url, "boss@example.com", PASSWORD).await;
+    let code = query_of(&redirect)["code"].clone();
+    let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
+    let response =
+        http.get(&users).bearer_auth(tokens["access_token"].as_str().expect("token")).send().await.expect("get");
+    assert_eq!(response.status(), 401);
+    assert_eq!(json(response).await["code"], "invalid_audience");
+
+    // An admin's API key: read with read:users, write only with admin.
+    let created = http
+        .post(server.url("/api/v1/users/me/api-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "reader", "scopes": ["read:users"] }))
+        .send()
+        .await
+        .expect("key");
+    let key = json(created).await["key"].as_str().expect("key").to_string();
+    assert_eq!(http.get(&users).header("X-API-Key", &key).send().await.expect("get").status(), 200);
+    let rotate =
+        http.post(server.url("/api/v1/admin/keys/rotate")).header("X-API-Key", &key).send().await.expect("rotate");
+    assert_eq!(rotate.status(), 403);
+
+    let (client_key, secret) = api_client(&server, &admin, json!({ "name": "svc" })).await;
+    assert_eq!(as_client(&server, &client_key, &secret, "/api/v1/admin/users").await.status(), 200);
+}
+
+async fn api_client_credential_failures_look_identical(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let now = server.clock_now();
+    let (good, secret) = api_client(&server, &admin, json!({ "name": "good" })).await;
+    let (expiring, expiring_secret) =
+        api_client(&server, &admin, json!({ "name": "soon", "expires_at": now + 60 })).await;
+    let (disabled, disabled_secret) = api_client(&server, &admin, json!({ "name": "off" })).await;
+    let response = reqwest::Client::new()
+        .delete(server.url(&format!("/api/v1/admin/api-clients/{disabled}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(response.status(), 204);
+    server.clock.advance(61);
+
+    let mut answers = Vec::new();
+    for (key, secret) in [
+        ("apc_unknown", secret.as_str()),
+        (good.as_str(), "wrong-secret"),
+        (expiring.as_str(), expiring_secret.as_str()),
+        (disabled.as_str(), disabled_secret.as_str()),
+        (good.as_str(), ""),
+    ] {
+        let response = as_client(&server, key, secret, "/api/v1/admin/users").await;
+        assert_eq!(response.status(), 401, "{key}");
+        answers.push(shape(json(response).await));
+    }
+    assert!(answers.windows(2).all(|pair| pair[0] == pair[1]), "identical 401s: {answers:?}");
+    // The reasons are in the audit log only.
+    let audit = reqwest::Client::new()
+        .get(server.url("/api/v1/admin/audit?action=api_client.auth_failed"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("audit");
+    let audit = json(audit).await;
+    let reasons: Vec<&str> =
+        audit["items"].as_array().expect("items").iter().filter_map(|e| e["details"]["reason"].as_str()).collect();
+    for reason in ["unknown API client", "wrong secret", "expired API client", "inactive API client"] {
+        assert!(reasons.contains(&reason), "{reason} in {reasons:?}");
+    }
+    assert_eq!(as_client(&server, &good, &secret, "/api/v1/admin/users").await.status(), 200);
+}
+
+async fn api_client_allowlists_and_rate_limit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let (elsewhere, elsewhere_secret) =
+        api_client(&server, &admin, json!({ "name": "far", "allowed_ips": ["10.0.0.0/8"] })).await;
+    let response = as_client(&server, &elsewhere, &elsewhere_secret, "/api/v1/admin/users").await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(json(response).await["code"], "not_allowed");
+    let (local, local_secret) = api_client(
+        &server,
+        &admin,
+        json!({ "name": "near", "allowed_ips": ["127.0.0.1/32"], "allowed_paths": ["/api/v1/admin/users"] }),
+    )
+    .await;
+    assert_eq!(as_client(&server, &local, &local_secret, "/api/v1/admin/users").await.status(), 200);
+    assert_eq!(
+        as_client(&server, &local, &local_secret, "/api/v1/admin/keys").await.status(),
+        403,
+        "path prefix allowlist"
+    );
+
+    let (limited, limited_secret) =
+        api_client(&server, &admin, json!({ "name": "slow", "rate_limit_per_minute": 3 })).await;
+    for _ in 0..3 {
+        assert_eq!(as_client(&server, &limited, &limited_secret, "/api/v1/admin/users").await.status(), 200);
+    }
+    let response = as_client(&server, &limited, &limited_secret, "/api/v1/admin/users").await;
+    assert_eq!(response.status(), 429);
+    let retry: i64 = response.headers()["retry-after"].to_str().expect("header").parse().expect("seconds");
+    assert!((1..=60).contains(&retry));
+    server.clock.advance(60);
+    assert_eq!(as_client(&server, &limited, &limited_secret, "/api/v1/admin/users").await.status(), 200);
+}
+
+async fn legacy_api_client_hashes_verify_and_are_rehashed(backend: Backend) {
+    use oxidp::store::{ApiClient, ApiClientStore};
+    let server = TestServer::start(backend).await;
+    let now = server.clock_now();
+    let sha_hex: String = oxidp::crypto::sha256("legacy-sha").iter().map(|b| format!("{b:02x}")).collect();
+    let legacy = [
+        ("apc_sha", "legacy-sha", format!("sha256:{sha_hex}")),
+        ("apc_argon", "legacy-argon", oxidp::passwords::hash_password("legacy-argon").expect("hash")),
+        ("apc_bcrypt", "legacy-bcrypt", bcrypt::hash("legacy-bcrypt", 4).expect("bcrypt")),
+    ];
+    for (id, _, hash) in &legacy {
+        let client = ApiClient {
+            id: id.to_string(),
+            name: id.to_string(),
+            secret_hash: hash.clone(),
+            status: "active".into(),
+            expires_at: None,
+            allowed_origins: vec![],
+            allowed_ips: vec![],
+            allowed_paths: vec![],
+            rate_limit_per_minute: 100,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        };
+        server.state.db.insert_api_client(&client).await.expect("insert");
+    }
+    for (id, secret, original) in &legacy {
+        assert_eq!(as_client(&server, id, "wrong", "/api/v1/admin/users").await.status(), 401, "{id} wrong secret");
+        let stored = server.state.db.api_client_by_id(id).await.expect("read").expect("exists").secret_hash;
+        assert_eq!(&stored, original, "a failed check changes nothing");
+        assert_eq!(as_client(&server, id, secret, "/api/v1/admin/users").await.status(), 200, "{id}");
+        let stored = server.state.db.api_client_by_id(id).await.expect("read").expect("exists").secret_hash;
+        assert!(stored.starts_with("keyed:"), "{id} rehashed to the keyed form: {stored}");
+        assert_eq!(as_client(&server, id, secret, "/api/v1/admin/users").await.status(), 200, "{id} after rehash");
+    }
+}
+
+async fn users_list_filter_and_cursor(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    for n in 0..5 {
+        server.user(&format!("member{n}@corp.example"), PASSWORD).await;
+        server.clock.advance(1);
+    }
+    server.user("outsider@other.example", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    let mut next = Some(String::new());
+    while let Some(cursor) = next {
+        let mut url = server.url("/api/v1/admin/users?email=CORP.example&limit=2");
+        if !cursor.is_empty() {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = json(http.get(url).bearer_auth(&admin).send().await.expect("list")).await;
+        for user in page["items"].as_array().expect("items") {
+            seen.push(user["email"].as_str().expect("email").to_string());
+        }
+        next = page["next_cursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, (0..5).map(|n| format!("member{n}@corp.example")).collect::<Vec<_>>());
+    let admins =
+        json(http.get(server.url("/api/v1/admin/users?role=admin")).bearer_auth(&admin).send().await.expect("list"))
+            .await;
+    assert_eq!(admins["items"].as_array().expect("items").len(), 1);
+    for bad in ["limit=0", "limit=101", "cursor=%%%"] {
+        let response =
+            http.get(server.url(&format!("/api/v1/admin/users?{bad}"))).bearer_auth(&admin).send().await.expect("list");
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let response = http.get(server.url("/api/v1/admin/users/nope")).bearer_auth(&admin).send().await.expect("get");
+    assert_eq!(response.status(), 404);
+    let response = http
+        .patch(server.url(&format!("/api/v1/admin/users/{}", "nope")))
+        .bearer_auth(&admin)
+        .json(&json!({ "role": "emperor" }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(response.status(), 400);
+    assert_eq!(json(response).await["field"], "role");
+}
+
+async fn ban_cuts_off_every_credential_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let user = server.user("alice@example.com", PASSWORD).await;
+    let client = server.client(&["--name", "App", "--redirect-uri", REDIRECT]).await;
+    let browser = Browser::new();
+    let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
+    let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
+    let access = tokens["access_token"].as_str().expect("access").to_string();
+    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_string();
+    let account_token = login(&server, "alice@example.com").await;
+    let http = reqwest::Client::new();
+    let key = json(
+        http.post(server.url("/api/v1/users/me/api-keys"))
+            .bearer_auth(&account_token)
+            .json(&json!({ "name": "k", "scopes": ["read:users"] }))
+            .send()
+            .await
+            .expect("key"),
+    )
+    .await["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+
+    let response = http
+        .post(server.url(&format!("/api/v1/admin/users/{}/ban", user.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("ban");
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["status"], "banned");
+
+    let introspection = json(client_post(&server, "/introspect", &client, &[("token", &access)]).await).await;
+    assert_eq!(introspection["active"], false);
+    let refreshed =
+        token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(json(refreshed).await["error"], "invalid_grant");
+    assert_eq!(
+        http.get(server.url("/api/v1/users/me")).header("X-API-Key", &key).send().await.expect("me").status(),
+        401
+    );
+    assert_eq!(
+        http.get(server.url("/api/v1/users/me")).bearer_auth(&account_token).send().await.expect("me").status(),
+        401
+    );
+    let again = http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "alice@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(again.status(), 401);
+    // prompt=none with the old browser session: the session no longer counts.
+    let response = browser.get(&authorize_url(&server, &client, &pkce, &[("prompt", "none")])).await;
+    assert_eq!(query_of(&location(&response))["error"], "login_required");
+
+    let response = http
+        .post(server.url(&format!("/api/v1/admin/users/{}/unban", user.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("unban");
+    assert_eq!(response.status(), 200);
+    login(&server, "alice@example.com").await;
+    let response = http
+        .post(server.url(&format!("/api/v1/admin/users/{}/unban", user.id)))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("unban");
+    assert_eq!(response.status(), 409, "unbanning an active user");
+}
+
+async fn soft_delete_restore_and_erase(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let user = server.user("carol@example.com", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let base = server.url(&format!("/api/v1/admin/users/{}", user.id));
+    let deleted = http.delete(&base).bearer_auth(&admin).send().await.expect("delete");
+    assert_eq!(json(deleted).await["status"], "deleted");
+    let refused = http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "carol@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(refused.status(), 401);
+    let restored = http.post(format!("{base}/restore")).bearer_auth(&admin).send().await.expect("restore");
+    assert_eq!(json(restored).await["status"], "active");
+    let carol = login(&server, "carol@example.com").await;
+    // Carol acts, so the audit log holds her id.
+    http.patch(server.url("/api/v1/users/me"))
+        .bearer_auth(&carol)
+        .json(&json!({ "name": "Carol" }))
+        .send()
+        .await
+        .expect("patch");
+    http.patch(&base).bearer_auth(&admin).json(&json!({ "role": "moderator" })).send().await.expect("patch");
+
+    let erased = http.post(format!("{base}/erase")).bearer_auth(&admin).send().await.expect("erase");
+    assert_eq!(erased.status(), 200);
+    let pseudonym = json(erased).await["pseudonym"].as_str().expect("pseudonym").to_string();
+    assert_eq!(http.get(&base).bearer_auth(&admin).send().await.expect("get").status(), 404);
+    // No personal data remains: nothing in the database mentions her id or email.
+    let dump = database_dump(&server).await;
+    assert!(!dump.contains("carol@example.com"), "email erased");
+    assert!(!dump.contains(&format!("'{}'", user.id)) && !dump.contains(&user.sub), "ids erased");
+    assert!(dump.contains(&pseudonym), "audit rows pseudonymised");
+}
+
+/// Every text column of the tables that can hold personal data, as one string.
+async fn database_dump(server: &TestServer) -> String {
+    use oxidp::store::Db;
+    let tables = [
+        "users",
+        "sessions",
+        "consents",
+        "api_keys",
+        "audit_log",
+        "identities",
+        "memberships",
+        "permissions",
+        "one_time_tokens",
+    ];
+    let mut dump = String::new();
+    for table in tables {
+        let sql = format!("SELECT * FROM {table}");
+        let rows: Vec<String> = match &server.state.db {
+            Db::Sqlite(pool) => {
+                use sqlx::Row;
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .expect("dump")
+                    .iter()
+                    .map(|row| {
+                        (0..row.columns().len())
+                            .map(|i| row.try_get::<String, _>(i).map(|v| format!("'{v}'")).unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect()
+            }
+            Db::Postgres(pool) => {
+                use sqlx::Row;
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(pool)
+                    .await
+                    .expect("dump")
+                    .iter()
+                    .map(|row| {
+                        (0..row.columns().len())
+                            .map(|i| row.try_get::<String, _>(i).map(|v| format!("'{v}'")).unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect()
+            }
+        };
+        dump.push_str(&rows.join("\n"));
+    }
+    dump
+}
+
+async fn keys_and_audit_log(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let http = reqwest::Client::new();
+    let keys = json(http.get(server.url("/api/v1/admin/keys")).bearer_auth(&admin).send().await.expect("keys")).await;
+    assert_eq!(keys.as_array().expect("list").len(), 1);
+    assert_eq!(keys[0]["status"], "active");
+    let rotated = http.post(server.url("/api/v1/admin/keys/rotate")).bearer_auth(&admin).send().await.expect("rotate");
+    assert_eq!(rotated.status(), 200);
+    let rotated = json(rotated).await;
+    let kid = rotated["kid"].as_str().expect("kid");
+    let keys = json(http.get(server.url("/api/v1/admin/keys")).bearer_auth(&admin).send().await.expect("keys")).await;
+    assert!(keys.as_array().expect("list").iter().any(|k| k["kid"] == kid && k["status"] == "pending"));
+
+    let before = server.clock_now();
+    server.clock.advance(10);
+    api_client(&server, &admin, json!({ "name": "audited" })).await;
+    let all = json(http.get(server.url("/api/v1/admin/audit")).bearer_auth(&admin).send().await.expect("audit")).await;
+    let actions: Vec<&str> =
+        all["items"].as_array().expect("items").iter().map(|e| e["action"].as_str().expect("action")).collect();
+    assert_eq!(actions.first(), Some(&"api_client.create"), "newest first: {actions:?}");
+    assert!(actions.contains(&"key.rotate"));
+    let entry = &all["items"][0];
+    assert_eq!(entry["actor_type"], "user");
+    assert!(entry["request_id"].is_string() && entry["ip"] == "127.0.0.1");
+    let recent = json(
+        http.get(server.url(&format!("/api/v1/admin/audit?from={}", before + 5)))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("audit"),
+    )
+    .await;
+    assert_eq!(recent["items"].as_array().expect("items").len(), 1, "time range filter");
+    let by_action = json(
+        http.get(server.url("/api/v1/admin/audit?action=key.rotate")).bearer_auth(&admin).send().await.expect("audit"),
+    )
+    .await;
+    assert_eq!(by_action["items"].as_array().expect("items").len(), 1);
+    assert_eq!(by_action["items"][0]["target_id"], kid);
+}
