@@ -150,10 +150,18 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<bool, Acco
     Ok(true)
 }
 
-/// Sets a new password and ends every session and refresh token of the user.
+/// Sets a new password and ends every session and refresh token of the user. A password the
+/// policy refuses does not use up the code.
 pub async fn reset_password(state: &AppState, token: &str, password: &str) -> Result<(), AccountError> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(AccountError::BadToken);
+    }
+    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
+    let owner =
+        state.db.one_time_token_owner(&token_hash, RESET_PURPOSE, state.now()).await?.ok_or(AccountError::BadToken)?;
+    let owner = state.db.user_by_id(&owner).await?.filter(User::is_active).ok_or(AccountError::BadToken)?;
+    check_new_password(&owner.email, password, "password")?;
     let user = use_token(state, token, RESET_PURPOSE).await?;
-    check_new_password(&user.email, password, "password")?;
     replace_password(state, &user, password, None, None).await
 }
 

@@ -13,6 +13,7 @@ use super::account::NoContent;
 use super::admin_auth::{AdminAuth, AdminCaller, origin_of};
 use super::problem::{ApiError, ApiResult};
 use super::views::{UserView, decode_cursor, encode_cursor};
+use crate::admin::clients::{self as admin_clients, ClientSpec};
 use crate::admin::users::{self as admin_users, AdminError, UserUpdate};
 use crate::apiclients::{self, ApiClientError, NewApiClient};
 use crate::audit::{self, Event};
@@ -199,6 +200,147 @@ pub struct CreatedApiClient {
 pub enum ApiClientCreated {
     #[oai(status = 201)]
     Created(Json<CreatedApiClient>),
+}
+
+/// An OAuth client as registered.
+#[derive(Object)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub resources: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub resource_server: bool,
+    pub pkce_exempt: bool,
+    pub api_access: bool,
+    pub created_at: i64,
+}
+
+impl From<crate::store::Client> for ClientView {
+    fn from(c: crate::store::Client) -> Self {
+        ClientView {
+            client_id: c.id,
+            name: c.name,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            grant_types: c.grant_types,
+            scopes: c.scopes,
+            audiences: c.audiences,
+            resources: c.resources,
+            public: c.is_public,
+            first_party: c.first_party,
+            resource_server: c.resource_server,
+            pkce_exempt: c.pkce_exempt,
+            api_access: c.api_access,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct ClientPage {
+    pub items: Vec<ClientView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A client to register. Defaults as for `oxidp client create`.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+    #[oai(default)]
+    pub redirect_uris: Vec<String>,
+    #[oai(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[oai(default)]
+    pub public: bool,
+    #[oai(default)]
+    pub first_party: bool,
+    /// Default `["authorization_code", "refresh_token"]`.
+    pub grant_types: Option<Vec<String>>,
+    /// Default `["openid", "profile", "email", "offline_access"]`.
+    pub scopes: Option<Vec<String>>,
+    #[oai(default)]
+    pub audiences: Vec<String>,
+    #[oai(default)]
+    pub resources: Vec<String>,
+    #[oai(default)]
+    pub resource_server: bool,
+    #[oai(default)]
+    pub pkce_exempt: bool,
+    /// Allows `account`/`admin` scopes for a client that is not first-party.
+    #[oai(default)]
+    pub api_access: bool,
+}
+
+/// Fields to change; absent fields stay. Whether a client is public cannot change.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ClientPatch {
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub resources: Option<Vec<String>>,
+    pub resource_server: Option<bool>,
+    pub pkce_exempt: Option<bool>,
+    pub api_access: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct CreatedClient {
+    /// For confidential clients: the secret, shown this once.
+    pub client_secret: Option<String>,
+    #[oai(flatten)]
+    pub client: ClientView,
+}
+
+#[derive(Object)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    /// The new secret, shown this once; the old one no longer works.
+    pub client_secret: String,
+}
+
+#[derive(ApiResponse)]
+pub enum ClientCreated {
+    #[oai(status = 201)]
+    Created(Json<CreatedClient>),
+}
+
+impl From<admin_clients::RegisterError> for ApiError {
+    fn from(error: admin_clients::RegisterError) -> Self {
+        match error {
+            admin_clients::RegisterError::Invalid(e) => {
+                ApiError::bad_request("invalid_field", Some(e.field), e.message)
+            }
+            admin_clients::RegisterError::Store(e) => e.into(),
+        }
+    }
+}
+
+async fn existing_client(state: &SharedState, id: &str) -> ApiResult<crate::store::Client> {
+    use crate::store::ClientStore;
+    state.db.client_by_id(id).await?.ok_or_else(|| ApiError::not_found("no such client"))
+}
+
+/// The built-in client backs the JSON API and Swagger UI: it is not edited through the API.
+fn refuse_builtin(id: &str) -> ApiResult<()> {
+    if id == crate::oauth::first_party::API_CLIENT_ID {
+        Err(ApiError::forbidden("builtin_client", "the built-in oxidp-api client cannot be changed"))
+    } else {
+        Ok(())
+    }
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
@@ -517,5 +659,164 @@ impl AdminApi {
         }
         audit(&state, req, &caller, "api_client.disable", ("api_client", &id), json!({})).await?;
         Ok(NoContent::NoContent)
+    }
+
+    /// List OAuth clients
+    #[oai(path = "/clients", method = "get")]
+    async fn list_clients(
+        &self,
+        state: Data<&SharedState>,
+        _auth: AdminAuth,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ClientPage>> {
+        use crate::store::ClientStore;
+        let limit = page_limit(limit.0)?;
+        let mut clients = state.db.list_clients(self::cursor(cursor.0)?, limit + 1).await?;
+        let next_cursor = if clients.len() as i64 > limit {
+            clients.truncate(limit as usize);
+            clients.last().map(|c| encode_cursor(c.created_at, &c.id))
+        } else {
+            None
+        };
+        Ok(Json(ClientPage { items: clients.into_iter().map(Into::into).collect(), next_cursor }))
+    }
+
+    /// Register an OAuth client
+    ///
+    /// Validated like `oxidp client create`; a confidential client's secret is in the answer once.
+    #[oai(path = "/clients", method = "post")]
+    async fn create_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        body: Json<CreateClientRequest>,
+    ) -> ApiResult<ClientCreated> {
+        let caller = auth.caller();
+        caller.require_write()?;
+        let Json(body) = body;
+        let spec = ClientSpec {
+            name: body.name,
+            redirect_uris: body.redirect_uris,
+            post_logout_redirect_uris: body.post_logout_redirect_uris,
+            public: body.public,
+            first_party: body.first_party,
+            grant_types: body.grant_types.unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]),
+            scopes: body
+                .scopes
+                .unwrap_or_else(|| ["openid", "profile", "email", "offline_access"].map(String::from).to_vec()),
+            audiences: body.audiences,
+            resources: body.resources,
+            resource_server: body.resource_server,
+            pkce_exempt: body.pkce_exempt,
+            api_access: body.api_access,
+        };
+        let (client, secret) = admin_clients::register(&state, spec).await?;
+        audit(&state, req, &caller, "client.create", ("client", &client.id), admin_clients::describe(&client)).await?;
+        Ok(ClientCreated::Created(Json(CreatedClient { client_secret: secret, client: client.into() })))
+    }
+
+    /// Get an OAuth client
+    #[oai(path = "/clients/:id", method = "get")]
+    async fn get_client(
+        &self,
+        state: Data<&SharedState>,
+        _auth: AdminAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        Ok(Json(existing_client(&state, &id).await?.into()))
+    }
+
+    /// Update an OAuth client
+    #[oai(path = "/clients/:id", method = "patch")]
+    async fn update_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        body: Json<ClientPatch>,
+    ) -> ApiResult<Json<ClientView>> {
+        use crate::store::{ClientStore, NewClient};
+        let caller = auth.caller();
+        caller.require_write()?;
+        refuse_builtin(&id)?;
+        let current = existing_client(&state, &id).await?;
+        let Json(change) = body;
+        let mut spec = ClientSpec::of(&current);
+        spec.name = change.name.unwrap_or(spec.name);
+        spec.redirect_uris = change.redirect_uris.unwrap_or(spec.redirect_uris);
+        spec.post_logout_redirect_uris = change.post_logout_redirect_uris.unwrap_or(spec.post_logout_redirect_uris);
+        spec.first_party = change.first_party.unwrap_or(spec.first_party);
+        spec.grant_types = change.grant_types.unwrap_or(spec.grant_types);
+        spec.scopes = change.scopes.unwrap_or(spec.scopes);
+        spec.audiences = change.audiences.unwrap_or(spec.audiences);
+        spec.resources = change.resources.unwrap_or(spec.resources);
+        spec.resource_server = change.resource_server.unwrap_or(spec.resource_server);
+        spec.pkce_exempt = change.pkce_exempt.unwrap_or(spec.pkce_exempt);
+        spec.api_access = change.api_access.unwrap_or(spec.api_access);
+        spec.validate().map_err(|e| ApiError::bad_request("invalid_field", Some(e.field), e.message))?;
+        let updated = NewClient {
+            id: current.id.clone(),
+            name: spec.name.trim().to_string(),
+            secret_hash: None,
+            redirect_uris: spec.redirect_uris,
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            grant_types: spec.grant_types,
+            scopes: spec.scopes,
+            audiences: spec.audiences,
+            resources: spec.resources,
+            is_public: current.is_public,
+            first_party: spec.first_party,
+            resource_server: spec.resource_server,
+            pkce_exempt: spec.pkce_exempt,
+            api_access: spec.api_access,
+        };
+        state.db.update_client(&updated, state.now()).await?;
+        let client = existing_client(&state, &id).await?;
+        audit(&state, req, &caller, "client.update", ("client", &client.id), admin_clients::describe(&client)).await?;
+        Ok(Json(client.into()))
+    }
+
+    /// Delete an OAuth client
+    ///
+    /// Its consents go with it; tokens it holds stop validating at the next introspection.
+    #[oai(path = "/clients/:id", method = "delete")]
+    async fn delete_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        use crate::store::ClientStore;
+        let caller = auth.caller();
+        caller.require_write()?;
+        refuse_builtin(&id)?;
+        if !state.db.delete_client(&id).await? {
+            return Err(ApiError::not_found("no such client"));
+        }
+        audit(&state, req, &caller, "client.delete", ("client", &id), json!({})).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Rotate a client's secret
+    ///
+    /// The new secret is in the answer once; the old one stops working at once.
+    #[oai(path = "/clients/:id/rotate-secret", method = "post")]
+    async fn rotate_client_secret(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<RotatedSecret>> {
+        let caller = auth.caller();
+        caller.require_write()?;
+        let client = existing_client(&state, &id).await?;
+        let secret = admin_clients::rotate_secret(&state, &client).await?;
+        audit(&state, req, &caller, "client.rotate_secret", ("client", &client.id), json!({})).await?;
+        Ok(Json(RotatedSecret { client_id: client.id, client_secret: secret }))
     }
 }

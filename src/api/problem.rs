@@ -219,8 +219,7 @@ async fn with_request_id(mut response: Response, request_id: Option<String>) -> 
     } else {
         let detail = String::from_utf8_lossy(&body).trim().to_string();
         let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { detail };
-        let code = if status == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" };
-        serde_json::to_value(Problem::new(status, code, detail).to_json_map()).unwrap_or_default()
+        serde_json::to_value(Problem::new(status, code_for(status), detail).to_json_map()).unwrap_or_default()
     };
     if let Some(map) = problem.as_object_mut() {
         map.insert("request_id".into(), request_id.map(Value::String).unwrap_or(Value::Null));
@@ -228,6 +227,18 @@ async fn with_request_id(mut response: Response, request_id: Option<String>) -> 
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response.set_body(problem.to_string());
     response
+}
+
+/// The `code` of problems that poem itself produced (routing, extraction).
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_request",
+    }
 }
 
 impl Problem {

@@ -45,7 +45,8 @@ pub struct Event<'a> {
 pub async fn record(state: &AppState, origin: &Origin, event: Event<'_>) -> StoreResult<()> {
     let (actor_type, actor_id) = event.actor.parts();
     let entry = AuditEntry {
-        id: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered ids keep entries of the same second in the order they were written.
+        id: uuid::Uuid::now_v7().to_string(),
         at: state.now(),
         actor_type: actor_type.into(),
         actor_id,

@@ -9,13 +9,26 @@ use crate::store::{ClientStore, Grant, GrantStore, NewClient, RefreshToken, Stor
 
 pub const API_CLIENT_ID: &str = "oxidp-api";
 
-/// Registers `oxidp-api` on first start.
+/// Registers `oxidp-api` on first start, and follows a changed issuer on later starts (its
+/// redirect URI and audience contain the issuer).
 pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
-    if state.db.client_by_id(API_CLIENT_ID).await?.is_some() {
-        return Ok(());
+    let client = api_client_registration(state);
+    match state.db.client_by_id(API_CLIENT_ID).await? {
+        Some(existing) if existing.redirect_uris == client.redirect_uris && existing.audiences == client.audiences => {
+            Ok(())
+        }
+        Some(_) => state.db.update_client(&client, state.now()).await.map(|_| ()),
+        None => match state.db.create_client(client, state.now()).await {
+            // Another instance registered it at the same moment.
+            Err(crate::store::StoreError::Conflict) => Ok(()),
+            other => other,
+        },
     }
+}
+
+fn api_client_registration(state: &AppState) -> NewClient {
     let issuer = &state.config.issuer;
-    let client = NewClient {
+    NewClient {
         id: API_CLIENT_ID.into(),
         name: "oxidp API".into(),
         secret_hash: None,
@@ -32,11 +45,6 @@ pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
         resource_server: false,
         pkce_exempt: false,
         api_access: true,
-    };
-    match state.db.create_client(client, state.now()).await {
-        // Another instance registered it at the same moment.
-        Err(crate::store::StoreError::Conflict) => Ok(()),
-        other => other,
     }
 }
 

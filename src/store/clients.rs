@@ -90,6 +90,12 @@ pub trait ClientStore {
     async fn create_client(&self, client: NewClient, now: i64) -> StoreResult<()>;
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<Client>>;
     async fn count_clients(&self) -> StoreResult<i64>;
+    /// A page of clients ordered by `(created_at, id)` after the cursor.
+    async fn list_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Client>>;
+    /// Replaces everything but the id and the secret; true when the client exists.
+    async fn update_client(&self, client: &NewClient, now: i64) -> StoreResult<bool>;
+    async fn set_client_secret_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<bool>;
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
 }
 
 impl ClientStore for Db {
@@ -124,6 +130,65 @@ impl ClientStore for Db {
                    resources, is_public, first_party, resource_server, pkce_exempt, api_access, created_at FROM clients WHERE id = $1";
         let row = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql).bind(id).fetch_optional(pool).await)?;
         row.map(Client::try_from).transpose()
+    }
+
+    async fn list_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Client>> {
+        let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+        let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
+                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, created_at FROM clients \
+                   WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql)
+            .bind(after_at)
+            .bind(&after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn update_client(&self, c: &NewClient, now: i64) -> StoreResult<bool> {
+        let sql = "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, grant_types = $4, \
+                   scopes = $5, audiences = $6, resources = $7, first_party = $8, resource_server = $9, pkce_exempt = $10, \
+                   api_access = $11, updated_at = $12 WHERE id = $13";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&c.name)
+            .bind(encode_list(&c.redirect_uris))
+            .bind(encode_list(&c.post_logout_redirect_uris))
+            .bind(encode_list(&c.grant_types))
+            .bind(encode_list(&c.scopes))
+            .bind(encode_list(&c.audiences))
+            .bind(encode_list(&c.resources))
+            .bind(c.first_party)
+            .bind(c.resource_server)
+            .bind(c.pkce_exempt)
+            .bind(c.api_access)
+            .bind(now)
+            .bind(&c.id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    async fn set_client_secret_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<bool> {
+        let changed =
+            on_pool!(self, |pool| sqlx::query("UPDATE clients SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        let deleted = on_pool!(self, |pool| sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(deleted == 1)
     }
 
     async fn count_clients(&self) -> StoreResult<i64> {

@@ -10,6 +10,8 @@ pub trait OneTimeTokenStore {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()>;
+    /// The user of a live token, without using it up.
+    async fn one_time_token_owner(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<String>>;
     /// Marks the token used and returns its user, only when unused, unexpired and of this purpose.
     async fn use_one_time_token(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<String>>;
 }
@@ -34,6 +36,16 @@ impl OneTimeTokenStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn one_time_token_owner(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<String>> {
+        let sql = "SELECT user_id FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql)
+            .bind(token_hash)
+            .bind(purpose)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     async fn use_one_time_token(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<String>> {
