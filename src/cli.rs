@@ -245,8 +245,26 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         Command::Keys { command } => {
             let state = state(config).await?;
             let failed = |e: crate::keys::KeyError| CliError::Failed(e.to_string());
+            let audited = |action: &'static str, kid: String| {
+                let state = state.clone();
+                async move {
+                    let event = crate::audit::Event {
+                        actor: crate::audit::Actor::System,
+                        action,
+                        target: Some(("signing_key", &kid)),
+                        details: json!({ "via": "cli" }),
+                    };
+                    crate::audit::record(&state, &crate::audit::Origin::default(), event)
+                        .await
+                        .map_err(|e| CliError::Failed(e.to_string()))
+                }
+            };
             match command {
-                KeysCommand::Rotate => Ok(Some(json!(state.keys.rotate().await.map_err(failed)?))),
+                KeysCommand::Rotate => {
+                    let key = state.keys.rotate().await.map_err(failed)?;
+                    audited("key.rotate", key.kid.clone()).await?;
+                    Ok(Some(json!(key)))
+                }
                 KeysCommand::List => Ok(Some(json!({ "keys": state.keys.list().await.map_err(failed)? }))),
                 KeysCommand::Import { pem } => {
                     let bytes =
@@ -257,6 +275,7 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
                         }
                         other => failed(other),
                     })?;
+                    audited("key.import", key.kid.clone()).await?;
                     Ok(Some(json!(key)))
                 }
             }

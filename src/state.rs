@@ -44,6 +44,7 @@ pub enum StartError {
 impl AppState {
     /// Opens the database (migrating it), loads the secret and the signing keys.
     pub async fn build(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
+        crate::observability::install();
         let secret = ServerSecret::load_or_generate(config.secret_key.as_deref(), Path::new(&config.keys_dir))?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;

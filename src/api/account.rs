@@ -61,8 +61,8 @@ impl AuthApi {
         if state.config.password_login_api == crate::config::Switch::Off {
             return Err(ApiError::forbidden("disabled", "password login through the API is switched off"));
         }
-        let ip = crate::http::client_ip(&state, req);
-        let user = match login::password_login(&state, &body.email, &body.password, &ip).await {
+        let origin = crate::http::origin(&state, req);
+        let user = match login::password_login(&state, &body.email, &body.password, &origin).await {
             Ok(user) => user,
             Err(LoginError::InvalidCredentials) => {
                 return Err(ApiError::unauthorized("invalid_credentials", "incorrect email or password"));

@@ -41,11 +41,7 @@ impl AdminCaller {
 }
 
 pub fn origin_of(state: &SharedState, req: &Request) -> Origin {
-    Origin {
-        ip: Some(crate::http::client_ip(state, req)),
-        user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
-        request_id: crate::http::request_id(req),
-    }
+    crate::http::origin(state, req)
 }
 
 fn state_of(req: &Request) -> poem::Result<&SharedState> {

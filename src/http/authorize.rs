@@ -164,8 +164,9 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
         )
         .await;
     }
+    let origin = super::context::origin(state, req);
     let ip = client_ip(state, req);
-    let user = match login::password_login(state, email, password, &ip).await {
+    let user = match login::password_login(state, email, password, &origin).await {
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => {
             return render_login(
@@ -281,21 +282,33 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         Ok(None) => return see_other(&format!("/login?request={}", pending.id)),
         Err(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
     };
-    let result = match form.get("decision") {
-        Some("approve") => {
+    let decision = match form.get("decision") {
+        Some(decision @ ("approve" | "deny")) => decision,
+        _ => return bad_request_page(req, "Choose Allow or Deny."),
+    };
+    let event = crate::audit::Event {
+        actor: crate::audit::Actor::User(session.user.id.clone()),
+        action: if decision == "approve" { "consent.granted" } else { "consent.denied" },
+        target: Some(("client", &pending.request.client_id)),
+        details: serde_json::json!({ "scope": pending.request.scopes.join(" ") }),
+    };
+    if let Err(error) = crate::audit::record(state, &super::context::origin(state, req), event).await {
+        return authorize_error(&state.config.issuer, error.into(), request_id(req));
+    }
+    let result = match decision {
+        "approve" => {
             async {
                 authorize::mark_consent_given(state, &mut pending).await?;
                 authorize::resume(state, pending, Some(&session)).await
             }
             .await
         }
-        Some("deny") => Err(AuthorizeError::Redirect {
+        _ => Err(AuthorizeError::Redirect {
             redirect_uri: pending.request.redirect_uri.clone(),
             error: "access_denied",
             description: "the user denied the request".into(),
             state: pending.request.state.clone(),
         }),
-        _ => return bad_request_page(req, "Choose Allow or Deny."),
     };
     match result {
         Ok(outcome) => outcome_response(outcome, true),

@@ -27,6 +27,15 @@ pub fn client_ip(state: &AppState, req: &Request) -> String {
         .to_string()
 }
 
+/// Where a request came from, for the audit log.
+pub fn origin(state: &AppState, req: &Request) -> crate::audit::Origin {
+    crate::audit::Origin {
+        ip: Some(client_ip(state, req)),
+        user_agent: user_agent(req),
+        request_id: super::middleware::request_id(req),
+    }
+}
+
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(poem::http::header::COOKIE)

@@ -6,6 +6,16 @@ use serde_json::json;
 
 use crate::state::SharedState;
 
+/// Prometheus metrics; pool gauges are sampled at scrape time.
+#[handler]
+pub fn metrics(Data(state): Data<&SharedState>) -> Response {
+    let (size, idle) = state.db.pool_usage();
+    ::metrics::gauge!("oxidp_db_pool_connections", "state" => "idle").set(idle as f64);
+    ::metrics::gauge!("oxidp_db_pool_connections", "state" => "in_use")
+        .set((size as usize).saturating_sub(idle) as f64);
+    Response::builder().header(CONTENT_TYPE, "text/plain; version=0.0.4").body(crate::observability::render())
+}
+
 /// The process is alive.
 #[handler]
 pub fn healthz() -> Response {

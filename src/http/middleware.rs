@@ -28,6 +28,8 @@ fn incoming_id(req: &Request) -> Option<String> {
 pub async fn request_context<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let request_id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let route = crate::observability::route_label(req.uri().path());
+    let method = req.method().to_string();
     // Only the path is logged: queries carry codes and tokens.
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
@@ -37,12 +39,13 @@ pub async fn request_context<E: Endpoint>(next: Arc<E>, mut req: Request) -> poe
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    ::metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    ::metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed);
     span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        );
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed * 1000.0, "served");
     });
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

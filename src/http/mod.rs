@@ -22,7 +22,7 @@ use poem::{Endpoint, EndpointExt, Route, Server, get};
 
 use crate::state::SharedState;
 
-pub use context::client_ip;
+pub use context::{client_ip, origin};
 pub use middleware::request_id;
 
 pub fn app(state: SharedState) -> impl Endpoint {
@@ -48,6 +48,7 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .at("/static/oxidp.css", get(pages::stylesheet))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(health::metrics))
         .catch_all_error(error::fallback)
         .around(middleware::request_context)
         .data(state)

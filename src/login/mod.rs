@@ -1,6 +1,7 @@
 //! Password login with brute-force limits per account and per client IP. Shared by the
 //! login page and (later) the JSON API, so both count against the same limits.
 
+use crate::audit::{self, Actor, Event, Origin};
 use crate::crypto::{b64url, sha256};
 use crate::passwords;
 use crate::state::AppState;
@@ -44,7 +45,31 @@ fn ip_key(ip: &str) -> String {
     format!("login-fail:ip:{ip}")
 }
 
-pub async fn password_login(state: &AppState, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
+/// Checks a password login and audits the outcome (`login.succeeded`, `login.failed`, `login.locked`).
+pub async fn password_login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    origin: &Origin,
+) -> Result<User, LoginError> {
+    let result = check_password_login(state, email, password, origin.ip.as_deref().unwrap_or("unknown")).await;
+    let (actor, action, target) = match &result {
+        Ok(user) => (Actor::User(user.id.clone()), "login.succeeded", Some(("user", user.id.as_str()))),
+        Err(LoginError::InvalidCredentials) => (Actor::Anonymous, "login.failed", None),
+        Err(LoginError::Locked { .. }) => (Actor::Anonymous, "login.locked", None),
+        Err(_) => return result,
+    };
+    if result.is_err() {
+        crate::observability::login_failed("password");
+    }
+    // The email is recorded as typed (hashed), so failures for unknown accounts are countable
+    // without storing what someone typed.
+    let details = serde_json::json!({ "method": "pwd", "email_hash": &b64url(sha256(normalize_email(email)))[..16] });
+    audit::record(state, origin, Event { actor, action, target, details }).await?;
+    result
+}
+
+async fn check_password_login(state: &AppState, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
     let window = state.config.login_lock_window;
     let (account_failures, account_reset) = state.kv.counter(&account_key(email)).await?;
     let (ip_failures, ip_reset) = state.kv.counter(&ip_key(ip)).await?;

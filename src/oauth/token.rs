@@ -28,13 +28,21 @@ pub async fn handle(
     let grant_type = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let client = client_auth::authenticate(state, params, credentials).await?;
     check_rate_limit(state, &client.id).await?;
-    match grant_type {
-        "authorization_code" => grants::authorization_code::exchange(state, &client, params).await,
-        "refresh_token" => grants::refresh_token::refresh(state, &client, params).await,
-        "client_credentials" => grants::client_credentials::issue(state, &client, params).await,
-        "password" => Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)")),
-        _ => Err(OAuthError::unsupported_grant_type("grant_type is not supported")),
+    let (kind, result) = match grant_type {
+        "authorization_code" => {
+            ("authorization_code", grants::authorization_code::exchange(state, &client, params).await)
+        }
+        "refresh_token" => ("refresh_token", grants::refresh_token::refresh(state, &client, params).await),
+        "client_credentials" => ("client_credentials", grants::client_credentials::issue(state, &client, params).await),
+        "password" => {
+            return Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)"));
+        }
+        _ => return Err(OAuthError::unsupported_grant_type("grant_type is not supported")),
+    };
+    if result.is_ok() {
+        crate::observability::token_issued(kind);
     }
+    result
 }
 
 /// Repeated or oversized parameters are refused before anything else looks at them.

@@ -12,7 +12,10 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod identities;
 pub mod one_time_tokens;
+pub mod organizations;
+pub mod permissions;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;
@@ -30,7 +33,10 @@ pub use clients::{Client, ClientStore, NewClient};
 pub use codes::{AuthCode, CodeConsumption, CodeStore};
 pub use consents::ConsentStore;
 pub use grants::{AccessTokenState, Grant, GrantStore, RefreshToken};
+pub use identities::{Identity, IdentityStore, LinkOutcome};
 pub use one_time_tokens::OneTimeTokenStore;
+pub use organizations::{Member, MembershipWrite, ORGANIZATION_SCOPE, Organization, OrganizationStore, UserMembership};
+pub use permissions::{PermissionKey, PermissionStore, PermissionWrite};
 pub use sessions::{Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
 pub use users::{NewUser, Profile, User, UserFilter, UserStore};
@@ -121,6 +127,11 @@ impl Db {
     /// True when a trivial query succeeds.
     pub async fn ping(&self) -> bool {
         on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// (open connections, idle connections) of the pool.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        on_pool!(self, |pool| (pool.size(), pool.num_idle()))
     }
 
     pub fn backend(&self) -> &'static str {

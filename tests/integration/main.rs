@@ -10,6 +10,7 @@ mod cli;
 mod code_flow;
 mod keys;
 mod logout;
+mod observability;
 mod openapi_doc;
 mod refresh_and_replay;
 mod storage;

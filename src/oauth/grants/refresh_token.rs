@@ -30,6 +30,14 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     {
         state.db.revoke_grant(&grant.id, now).await?;
         tracing::warn!(client_id = %client.id, grant_id = %grant.id, "refresh token reuse detected; family revoked");
+        crate::observability::refresh_reuse_detected();
+        let event = crate::audit::Event {
+            actor: crate::audit::Actor::Client(client.id.clone()),
+            action: "refresh_token.reuse_detected",
+            target: Some(("user", &grant.user_id)),
+            details: serde_json::json!({ "grant_id": grant.id }),
+        };
+        crate::audit::record(state, &crate::audit::Origin::default(), event).await?;
         return Err(OAuthError::invalid_grant("the refresh token was already used"));
     }
     if token.expires_at <= now || grant.expires_at <= now {
