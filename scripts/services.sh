@@ -30,4 +30,18 @@ start_postgres() {
   export TEST_POSTGRES_URL="postgres://postgres:oxidp-test@127.0.0.1:5432/postgres"
 }
 
+start_redis() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no \
+      --logfile /tmp/oxidp-test-redis.log
+  fi
+  for _ in $(seq 1 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export TEST_REDIS_URL="redis://127.0.0.1:6379"
+}
+
 start_postgres
+start_redis

@@ -50,6 +50,8 @@ pub struct Config {
     pub issuer: String,
     pub database_url: String,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key; instances of one deployment share it.
+    pub redis_key_prefix: String,
     pub keys_dir: String,
     pub secret_key: Option<String>,
     pub access_token_ttl: i64,
@@ -92,6 +94,7 @@ impl Default for Config {
             issuer: "http://127.0.0.1:8080".into(),
             database_url: "sqlite://data/oxidp.db?mode=rwc".into(),
             redis_url: None,
+            redis_key_prefix: "oxidp:".into(),
             keys_dir: "keys".into(),
             secret_key: None,
             access_token_ttl: 900,

@@ -7,7 +7,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::{SecretError, ServerSecret};
 use crate::keys::{KeyError, KeyManager};
-use crate::kv::{Kv, MemoryKv};
+use crate::kv::{Kv, MemoryKv, RedisKv};
 use crate::store::{Db, StoreError};
 
 pub struct AppState {
@@ -39,6 +39,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error("OXIDP_REDIS_URL: {0}")]
+    Redis(String),
 }
 
 impl AppState {
@@ -57,7 +59,14 @@ impl AppState {
             config.access_token_ttl.max(config.id_token_ttl),
         );
         keys.bootstrap().await?;
-        let kv = Kv::Memory(MemoryKv::new(clock.clone()));
+        let kv = match &config.redis_url {
+            Some(url) => Kv::Redis(
+                RedisKv::connect(url, &config.redis_key_prefix, clock.clone())
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => Kv::Memory(MemoryKv::new(clock.clone())),
+        };
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;

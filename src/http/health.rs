@@ -27,12 +27,19 @@ pub fn healthz() -> Response {
 pub async fn readyz(Data(state): Data<&SharedState>) -> Response {
     let database = state.db.ping().await;
     let keys = state.keys.has_active_key();
+    // Redis is reported, not required: without it logins fail closed but the rest serves.
+    let cache_reachable = state.kv.is_reachable().await;
     let ready = database && keys;
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "database": if database { "ok" } else { "unavailable" },
         "signing_keys": if keys { "ok" } else { "missing" },
-        "cache": "in-process",
+        "cache": state.kv.backend(),
+        "redis": match &state.kv {
+            crate::kv::Kv::Memory(_) => "not configured",
+            crate::kv::Kv::Redis(_) if cache_reachable => "ok",
+            crate::kv::Kv::Redis(_) => "unavailable",
+        },
     });
     Response::builder()
         .status(if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE })

@@ -2,8 +2,10 @@
 //! rate-limit counters. In-process by default; Redis implements the same trait.
 
 mod memory;
+mod redis;
 
 pub use memory::MemoryKv;
+pub use redis::RedisKv;
 
 #[derive(Debug, thiserror::Error)]
 #[error("key-value store unavailable: {0}")]
@@ -27,37 +29,51 @@ pub trait KeyValue: Send + Sync + 'static {
 /// The configured store. An enum rather than a trait object, so the async methods stay static.
 pub enum Kv {
     Memory(MemoryKv),
+    Redis(RedisKv),
+}
+
+/// Runs the same call on whichever store is configured.
+macro_rules! on_store {
+    ($kv:expr, |$store:ident| $body:expr) => {
+        match $kv {
+            Kv::Memory($store) => $body,
+            Kv::Redis($store) => $body,
+        }
+    };
 }
 
 impl Kv {
-    pub async fn put(&self, key: &str, value: Vec<u8>, ttl: i64) -> KvResult<()> {
+    pub fn backend(&self) -> &'static str {
         match self {
-            Kv::Memory(kv) => kv.put(key, value, ttl).await,
+            Kv::Memory(_) => "in-process",
+            Kv::Redis(_) => "redis",
         }
+    }
+
+    /// For readiness: in-process is always there; Redis answers PING.
+    pub async fn is_reachable(&self) -> bool {
+        match self {
+            Kv::Memory(_) => true,
+            Kv::Redis(redis) => redis.ping().await,
+        }
+    }
+
+    pub async fn put(&self, key: &str, value: Vec<u8>, ttl: i64) -> KvResult<()> {
+        on_store!(self, |kv| kv.put(key, value, ttl).await)
     }
     pub async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        match self {
-            Kv::Memory(kv) => kv.get(key).await,
-        }
+        on_store!(self, |kv| kv.get(key).await)
     }
     pub async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        match self {
-            Kv::Memory(kv) => kv.take(key).await,
-        }
+        on_store!(self, |kv| kv.take(key).await)
     }
     pub async fn delete(&self, key: &str) -> KvResult<()> {
-        match self {
-            Kv::Memory(kv) => kv.delete(key).await,
-        }
+        on_store!(self, |kv| kv.delete(key).await)
     }
     pub async fn increment(&self, key: &str, ttl: i64) -> KvResult<i64> {
-        match self {
-            Kv::Memory(kv) => kv.increment(key, ttl).await,
-        }
+        on_store!(self, |kv| kv.increment(key, ttl).await)
     }
     pub async fn counter(&self, key: &str) -> KvResult<(i64, i64)> {
-        match self {
-            Kv::Memory(kv) => kv.counter(key).await,
-        }
+        on_store!(self, |kv| kv.counter(key).await)
     }
 }

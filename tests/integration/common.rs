@@ -18,6 +18,8 @@ pub enum Backend {
 }
 
 /// Declares `sqlite::name` and `postgres::name` for each async test body `name(Backend)`.
+/// The SQLite servers keep short-lived state in process; the PostgreSQL servers use Redis when
+/// `TEST_REDIS_URL` is set (scripts/services.sh sets it), so the suite runs with and without it.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -59,11 +61,18 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("oxidp.db").display()),
-            Backend::Postgres => fresh_postgres_database().await,
+        let (database_url, redis_url) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("oxidp.db").display()), None),
+            Backend::Postgres => (fresh_postgres_database().await, std::env::var("TEST_REDIS_URL").ok()),
         };
-        Self::start_on(database_url, dir, adjust).await
+        // Each server gets its own Redis namespace, so parallel tests never share counters.
+        let prefix = format!("oxidp-test:{}:", uuid::Uuid::new_v4().simple());
+        Self::start_on(database_url, dir, |config| {
+            config.redis_url = redis_url;
+            config.redis_key_prefix = prefix;
+            adjust(config);
+        })
+        .await
     }
 
     pub async fn start_on(

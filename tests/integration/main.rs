@@ -8,6 +8,7 @@ mod api_keys;
 mod browser_flow;
 mod cli;
 mod code_flow;
+mod faults;
 mod keys;
 mod logout;
 mod observability;

@@ -1,0 +1,145 @@
+//! The key-value trait on Redis, shared by every instance. Values carry their logical expiry
+//! (from the server's clock, so lifetimes stay testable) and a real Redis TTL for clean-up.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{KeyValue, KvError, KvResult};
+use crate::clock::SharedClock;
+
+pub struct RedisKv {
+    connection: ConnectionManager,
+    prefix: String,
+    clock: SharedClock,
+    take_script: Script,
+    increment_script: Script,
+}
+
+fn failed(error: redis::RedisError) -> KvError {
+    KvError(error.to_string())
+}
+
+/// A stored value is `expires_at` (decimal) + `:` + the payload.
+fn encode(expires_at: i64, value: &[u8]) -> Vec<u8> {
+    let mut out = format!("{expires_at}:").into_bytes();
+    out.extend_from_slice(value);
+    out
+}
+
+fn decode(stored: &[u8], now: i64) -> Option<Vec<u8>> {
+    let colon = stored.iter().position(|&b| b == b':')?;
+    let expires_at: i64 = std::str::from_utf8(&stored[..colon]).ok()?.parse().ok()?;
+    (expires_at > now).then(|| stored[colon + 1..].to_vec())
+}
+
+/// Redis keeps a key a little longer than its logical lifetime; reads enforce the exact one.
+fn redis_ttl(ttl: i64) -> u64 {
+    (ttl.max(1) as u64) + 60
+}
+
+impl RedisKv {
+    pub async fn connect(url: &str, prefix: &str, clock: SharedClock) -> KvResult<RedisKv> {
+        let client = redis::Client::open(url).map_err(failed)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let connection = client.get_connection_manager_with_config(config).await.map_err(failed)?;
+        Ok(RedisKv {
+            connection,
+            prefix: prefix.to_string(),
+            clock,
+            take_script: Script::new("local v = redis.call('GET', KEYS[1]); redis.call('DEL', KEYS[1]); return v"),
+            // A counter: a hash of count and logical expiry; restarted when expired.
+            increment_script: Script::new(
+                "local now = tonumber(ARGV[1]); local ttl = tonumber(ARGV[2]); \
+                 local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0'); \
+                 if expires <= now then \
+                   redis.call('HSET', KEYS[1], 'count', 1, 'expires_at', now + ttl); \
+                   redis.call('EXPIRE', KEYS[1], ttl + 60); \
+                   return {1, ttl} \
+                 end; \
+                 return {redis.call('HINCRBY', KEYS[1], 'count', 1), expires - now}",
+            ),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub async fn ping(&self) -> bool {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
+    }
+}
+
+impl KeyValue for RedisKv {
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: i64) -> KvResult<()> {
+        let mut connection = self.connection.clone();
+        let stored = encode(self.clock.now() + ttl, &value);
+        connection.set_ex::<_, _, ()>(self.key(key), stored, redis_ttl(ttl)).await.map_err(failed)
+    }
+
+    async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        let mut connection = self.connection.clone();
+        let stored: Option<Vec<u8>> = connection.get(self.key(key)).await.map_err(failed)?;
+        Ok(stored.and_then(|stored| decode(&stored, self.clock.now())))
+    }
+
+    async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
+        let mut connection = self.connection.clone();
+        let stored: Option<Vec<u8>> =
+            self.take_script.key(self.key(key)).invoke_async(&mut connection).await.map_err(failed)?;
+        Ok(stored.and_then(|stored| decode(&stored, self.clock.now())))
+    }
+
+    async fn delete(&self, key: &str) -> KvResult<()> {
+        let mut connection = self.connection.clone();
+        connection.del::<_, ()>(self.key(key)).await.map_err(failed)
+    }
+
+    async fn increment(&self, key: &str, ttl: i64) -> KvResult<i64> {
+        let mut connection = self.connection.clone();
+        let (count, _): (i64, i64) = self
+            .increment_script
+            .key(self.key(key))
+            .arg(self.clock.now())
+            .arg(ttl)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        Ok(count)
+    }
+
+    async fn counter(&self, key: &str) -> KvResult<(i64, i64)> {
+        let mut connection = self.connection.clone();
+        let (count, expires_at): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.key(key))
+            .arg("count")
+            .arg("expires_at")
+            .query_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        let now = self.clock.now();
+        Ok(match (count, expires_at) {
+            (Some(count), Some(expires_at)) if expires_at > now => (count, expires_at - now),
+            _ => (0, 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_carry_their_logical_expiry() {
+        let stored = encode(100, b"a:b");
+        assert_eq!(decode(&stored, 99), Some(b"a:b".to_vec()));
+        assert_eq!(decode(&stored, 100), None);
+        assert_eq!(decode(b"garbage", 0), None);
+    }
+}
