@@ -17,7 +17,6 @@ pub mod oauth;
 pub mod observability;
 pub mod oidc;
 pub mod passwords;
-pub mod permissions;
 pub mod server;
 pub mod session;
 pub mod state;
