@@ -9,7 +9,9 @@ mod admin;
 pub mod admin_auth;
 pub mod auth;
 mod docs;
+mod internal;
 mod me;
+mod permissions;
 pub mod problem;
 mod views;
 
@@ -26,17 +28,30 @@ pub enum ApiTags {
     Me,
     /// Administration: users, signing keys, API clients, the audit log.
     Admin,
+    /// Administration: organizations and their members.
+    Organizations,
+    /// Administration: granting and revoking permissions.
+    Permissions,
+    /// Routes for oxidp's own services, behind `X-Internal-Secret`.
+    Internal,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
 
-pub type Service = OpenApiService<(account::AuthApi, me::MeApi, admin::AdminApi), ()>;
+pub type Service = OpenApiService<
+    (account::AuthApi, me::MeApi, admin::AdminApi, permissions::PermissionsApi, internal::InternalApi),
+    (),
+>;
 
 /// The one place the OpenAPI service is built: the server, `oxidp openapi` and the golden-file test use it.
 pub fn service(config: &Config) -> Service {
-    OpenApiService::new((account::AuthApi, me::MeApi, admin::AdminApi), "oxidp", env!("CARGO_PKG_VERSION"))
-        .description("The account API of oxidp. Errors are RFC 9457 problem JSON with a request_id.")
-        .server(format!("{}{API_PREFIX}", config.issuer))
+    OpenApiService::new(
+        (account::AuthApi, me::MeApi, admin::AdminApi, permissions::PermissionsApi, internal::InternalApi),
+        "oxidp",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("The account API of oxidp. Errors are RFC 9457 problem JSON with a request_id.")
+    .server(format!("{}{API_PREFIX}", config.issuer))
 }
 
 /// The document as `oxidp openapi` prints it and `openapi/openapi.json` stores it: without the

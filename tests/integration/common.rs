@@ -80,6 +80,29 @@ impl TestServer {
         dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        Self::start_on_with_clock(database_url, dir, ManualClock::starting_now(), adjust).await
+    }
+
+    /// Another instance of the same deployment: same database, same clock, same Redis namespace.
+    pub async fn second_instance(&self) -> TestServer {
+        let (redis_url, prefix) = (self.state.config.redis_url.clone(), self.state.config.redis_key_prefix.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = self.base.clone();
+        Self::start_on_with_clock(self.database_url.clone(), dir, self.clock.clone(), |config| {
+            // Behind one load balancer, both instances are the same issuer.
+            config.issuer = issuer;
+            config.redis_url = redis_url;
+            config.redis_key_prefix = prefix;
+        })
+        .await
+    }
+
+    pub async fn start_on_with_clock(
+        database_url: String,
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let bound = oxidp::http::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let base = format!("http://{}", bound.local_addr);
         let mut config = Config {
@@ -91,7 +114,6 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let clock = ManualClock::starting_now();
         let state = AppState::build(config, Arc::new(clock.clone())).await.expect("server state");
         let serving = state.clone();
         tokio::spawn(async move {
