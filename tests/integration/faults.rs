@@ -105,3 +105,146 @@ async fn redis_outage_fails_closed_and_recovers() {
     }
     assert!(recovered, "logins work again after Redis returns");
 }
+
+/// A private PostgreSQL server (initdb in a temp dir, run as the `postgres` user), so it can be
+/// stopped and started without disturbing the shared one.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    fn bin_dir() -> std::path::PathBuf {
+        let versions =
+            std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL is installed by scripts/services.sh");
+        let mut versions: Vec<_> = versions.filter_map(Result::ok).map(|entry| entry.path()).collect();
+        versions.sort();
+        versions.last().expect("a PostgreSQL version").join("bin")
+    }
+
+    fn as_postgres(command: &str) -> std::process::Output {
+        Command::new("su").args(["postgres", "-s", "/bin/sh", "-c", command]).output().expect("su postgres")
+    }
+
+    fn create() -> PrivatePostgres {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let chown = Command::new("chown")
+            .args(["-R", "postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        let bin = Self::bin_dir();
+        let data = dir.path().join("data");
+        let init = Self::as_postgres(&format!(
+            "{}/initdb -A trust -U postgres -D {} >/dev/null",
+            bin.display(),
+            data.display()
+        ));
+        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        let server = PrivatePostgres { dir, port, bin };
+        server.start();
+        server
+    }
+
+    fn start(&self) {
+        let data = self.dir.path().join("data");
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
+        let started = Self::as_postgres(&format!(
+            "{}/pg_ctl -D {} -o '{}' -l {}/log -w start >/dev/null",
+            self.bin.display(),
+            data.display(),
+            options,
+            self.dir.path().display()
+        ));
+        assert!(started.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&started.stderr));
+    }
+
+    fn stop(&self) {
+        let data = self.dir.path().join("data");
+        Self::as_postgres(&format!(
+            "{}/pg_ctl -D {} -m immediate -w stop >/dev/null",
+            self.bin.display(),
+            data.display()
+        ));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_answers_503_and_recovers() {
+    let postgres = PrivatePostgres::create();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_on(postgres.url(), dir, |_| {}).await;
+    server.user("alice@example.com", PASSWORD).await;
+    let client = server
+        .client(&[
+            "--name",
+            "App",
+            "--redirect-uri",
+            REDIRECT,
+            "--grant-types",
+            "authorization_code,refresh_token,client_credentials",
+        ])
+        .await;
+    assert_eq!(token_request(&server, &client, &[("grant_type", "client_credentials")]).await.status(), 200);
+    let browser = Browser::new();
+    let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
+    let before_outage = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
+    let refresh = before_outage["refresh_token"].as_str().expect("refresh").to_string();
+
+    postgres.stop();
+    let started = std::time::Instant::now();
+    // /authorize cannot validate the redirect URI: a 503 page, never a redirect.
+    let authorize = Browser::new().get(&authorize_url(&server, &client, &pkce, &[])).await;
+    assert_eq!(authorize.status(), 503);
+    assert!(authorize.headers().get("location").is_none());
+    assert!(authorize.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
+    // /token and the API: 503 JSON with Retry-After.
+    let token = token_request(&server, &client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(token.status(), 503);
+    assert!(token.headers().contains_key("retry-after"));
+    assert_eq!(json(token).await["error"], "temporarily_unavailable");
+    let api = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "alice@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(api.status(), 503);
+    assert!(api.headers().contains_key("retry-after"));
+    let ready = reqwest::get(server.url("/readyz")).await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(reqwest::get(server.url("/healthz")).await.expect("healthz").status(), 200, "alive all along");
+    let outage_answers = started.elapsed();
+
+    postgres.start();
+    let restarted = std::time::Instant::now();
+    let mut recovered = None;
+    for _ in 0..100 {
+        if token_request(&server, &client, &[("grant_type", "client_credentials")]).await.status() == 200 {
+            recovered = Some(restarted.elapsed());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let recovered = recovered.expect("service returns by itself once PostgreSQL is back");
+    println!("outage answers took {outage_answers:?}; recovered {recovered:?} after PostgreSQL restarted");
+    // Nothing written before the outage was lost or changed meaning.
+    let refreshed =
+        token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(refreshed.status(), 200, "the refresh token issued before the outage still works");
+    let replay = redeem(&server, &client, &code, &pkce.verifier).await;
+    assert_eq!(json(replay).await["error"], "invalid_grant", "the consumed code is still consumed");
+}
