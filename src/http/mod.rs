@@ -50,8 +50,21 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))
         .catch_all_error(error::fallback)
+        .with_if(!state.config.cors_origins.is_empty(), cors(&state.config.cors_origins))
         .around(middleware::request_context)
         .data(state)
+}
+
+/// Browsers on the configured origins may call the JSON API and the token, userinfo,
+/// revocation and metadata endpoints (what single-page apps need). No cookies cross origins.
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    poem::middleware::Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allow_headers(["authorization", "content-type", "x-api-key", "x-client-key", "x-request-id", "if-none-match"])
+        .expose_headers(["x-request-id", "etag", "retry-after", "www-authenticate"])
+        .allow_credentials(false)
+        .max_age(600)
 }
 
 /// A bound listener; binding first lets callers (and tests) learn the port before serving.

@@ -130,3 +130,31 @@ async fn security_events_are_audited(backend: Backend) {
     assert_eq!(consent["target_id"], client.id.as_str());
     assert_eq!(find("refresh_token.reuse_detected")["actor_id"], client.id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_only_for_configured_origins() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |config| config.cors_origins = vec!["https://app.example".into()])
+            .await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, server.url("/api/v1/users/me"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.expect("preflight");
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(allowed.headers().get("access-control-allow-credentials").is_none());
+    let refused = preflight("https://evil.example").await.expect("preflight");
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let token = http.get(server.url("/jwks.json")).header("Origin", "https://app.example").send().await.expect("jwks");
+    assert_eq!(token.headers()["access-control-allow-origin"], "https://app.example");
+
+    // Without configured origins there are no CORS headers at all.
+    let plain = TestServer::start(Backend::Sqlite).await;
+    let response =
+        http.get(plain.url("/jwks.json")).header("Origin", "https://app.example").send().await.expect("jwks");
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}
