@@ -196,6 +196,27 @@ pub struct CreatedApiClient {
     pub client: ApiClientView,
 }
 
+#[derive(Object)]
+pub struct ApiClientPage {
+    pub items: Vec<ApiClientView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ApiClientPatch {
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<String>,
+    /// Unix time; `null` removes the expiry.
+    pub expires_at: MaybeUndefined<i64>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_paths: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
 #[derive(ApiResponse)]
 pub enum ApiClientCreated {
     #[oai(status = 201)]
@@ -627,6 +648,69 @@ impl AdminApi {
         audit(&state, req, &caller, "api_client.create", ("api_client", &client.id), json!({ "name": client.name }))
             .await?;
         Ok(ApiClientCreated::Created(Json(CreatedApiClient { api_key: secret, client: client.into() })))
+    }
+
+    /// List API clients
+    #[oai(path = "/api-clients", method = "get")]
+    async fn list_api_clients(
+        &self,
+        state: Data<&SharedState>,
+        _auth: AdminAuth,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ApiClientPage>> {
+        use crate::store::ApiClientStore;
+        let limit = page_limit(limit.0)?;
+        let mut clients = state.db.list_api_clients(self::cursor(cursor.0)?, limit + 1).await?;
+        let next_cursor = if clients.len() as i64 > limit {
+            clients.truncate(limit as usize);
+            clients.last().map(|c| encode_cursor(c.created_at, &c.id))
+        } else {
+            None
+        };
+        Ok(Json(ApiClientPage { items: clients.into_iter().map(Into::into).collect(), next_cursor }))
+    }
+
+    /// Update an API client
+    ///
+    /// Name, status (`active`/`disabled`), expiry, allowlists and rate limit; absent fields stay.
+    #[oai(path = "/api-clients/:id", method = "patch")]
+    async fn update_api_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        body: Json<ApiClientPatch>,
+    ) -> ApiResult<Json<ApiClientView>> {
+        use crate::store::ApiClientStore;
+        let caller = auth.caller();
+        caller.require_write()?;
+        let current = state.db.api_client_by_id(&id).await?.ok_or_else(|| ApiError::not_found("no such API client"))?;
+        let Json(change) = body;
+        let new = NewApiClient {
+            name: change.name.unwrap_or_else(|| current.name.clone()),
+            expires_at: match change.expires_at {
+                MaybeUndefined::Undefined => current.expires_at,
+                MaybeUndefined::Null => None,
+                MaybeUndefined::Value(at) => Some(at),
+            },
+            allowed_ips: change.allowed_ips.unwrap_or_else(|| current.allowed_ips.clone()),
+            allowed_origins: change.allowed_origins.unwrap_or_else(|| current.allowed_origins.clone()),
+            allowed_paths: change.allowed_paths.unwrap_or_else(|| current.allowed_paths.clone()),
+            rate_limit_per_minute: change.rate_limit_per_minute.unwrap_or(current.rate_limit_per_minute),
+        };
+        let client = apiclients::update(&state, current, new, change.status).await?;
+        audit(
+            &state,
+            req,
+            &caller,
+            "api_client.update",
+            ("api_client", &client.id),
+            json!({ "status": client.status }),
+        )
+        .await?;
+        Ok(Json(client.into()))
     }
 
     /// Get an API client

@@ -59,25 +59,57 @@ pub fn keyed_hash(state: &AppState, secret: &str) -> String {
     format!("{KEYED_PREFIX}{}", state.secret.keyed_hash(HASH_PURPOSE, secret))
 }
 
-/// Creates an API client; the secret is returned once.
-pub async fn create(state: &AppState, new: NewApiClient) -> Result<(ApiClient, String), ApiClientError> {
+/// The settings an admin chooses, checked the same way at creation and update.
+fn validate(new: &NewApiClient, now: i64) -> Result<(), ApiClientError> {
+    let invalid = |field, message: String| ApiClientError::Invalid { field, message };
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiClientError::Invalid { field: "name", message: "1 to 100 characters".into() });
+        return Err(invalid("name", "1 to 100 characters".into()));
     }
     for cidr in &new.allowed_ips {
-        parse_network(cidr).ok_or_else(|| ApiClientError::Invalid {
-            field: "allow_ip",
-            message: format!("'{cidr}' is not an IP address or CIDR"),
-        })?;
+        parse_network(cidr).ok_or_else(|| invalid("allow_ip", format!("'{cidr}' is not an IP address or CIDR")))?;
+    }
+    if new.allowed_paths.iter().any(|p| !p.starts_with('/')) {
+        return Err(invalid("allowed_paths", "path prefixes start with /".into()));
     }
     if new.rate_limit_per_minute < 1 {
-        return Err(ApiClientError::Invalid { field: "rate_limit_per_minute", message: "must be at least 1".into() });
+        return Err(invalid("rate_limit_per_minute", "must be at least 1".into()));
     }
-    let now = state.now();
     if new.expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiClientError::Invalid { field: "expires_at", message: "must be in the future".into() });
+        return Err(invalid("expires_at", "must be in the future".into()));
     }
+    Ok(())
+}
+
+/// Applies new settings (and status `active` or `disabled`) to an existing API client.
+pub async fn update(
+    state: &AppState,
+    mut client: ApiClient,
+    new: NewApiClient,
+    status: Option<String>,
+) -> Result<ApiClient, ApiClientError> {
+    validate(&new, state.now())?;
+    if let Some(status) = status {
+        if status != "active" && status != "disabled" {
+            return Err(ApiClientError::Invalid { field: "status", message: "active or disabled".into() });
+        }
+        client.status = status;
+    }
+    client.name = new.name.trim().to_string();
+    client.expires_at = new.expires_at;
+    client.allowed_ips = new.allowed_ips;
+    client.allowed_origins = new.allowed_origins;
+    client.allowed_paths = new.allowed_paths;
+    client.rate_limit_per_minute = new.rate_limit_per_minute;
+    state.db.update_api_client(&client, state.now()).await?;
+    Ok(client)
+}
+
+/// Creates an API client; the secret is returned once.
+pub async fn create(state: &AppState, new: NewApiClient) -> Result<(ApiClient, String), ApiClientError> {
+    let now = state.now();
+    validate(&new, now)?;
+    let name = new.name.trim();
     let secret = format!("oxs_{}", random_token(32));
     let client = ApiClient {
         id: format!("apc_{}", random_token(12)),

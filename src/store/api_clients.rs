@@ -63,6 +63,10 @@ pub trait ApiClientStore {
     async fn record_api_client_use(&self, id: &str, new_hash: Option<&str>, now: i64) -> StoreResult<()>;
     /// True when the client exists.
     async fn set_api_client_status(&self, id: &str, status: &str, now: i64) -> StoreResult<bool>;
+    /// Replaces name, status, expiry, allowlists and rate limit (not the secret); true when it exists.
+    async fn update_api_client(&self, client: &ApiClient, now: i64) -> StoreResult<bool>;
+    /// A page ordered by `(created_at, id)` after the cursor.
+    async fn list_api_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<ApiClient>>;
 }
 
 impl ApiClientStore for Db {
@@ -93,6 +97,39 @@ impl ApiClientStore for Db {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM api_clients WHERE id = $1"));
         let row = on_pool!(self, |pool| sqlx::query_as::<_, Row>(sql).bind(id).fetch_optional(pool).await)?;
         row.map(ApiClient::try_from).transpose()
+    }
+
+    async fn update_api_client(&self, c: &ApiClient, now: i64) -> StoreResult<bool> {
+        let sql = "UPDATE api_clients SET name = $1, status = $2, expires_at = $3, allowed_origins = $4, allowed_ips = $5, \
+                   allowed_paths = $6, rate_limit_per_minute = $7, updated_at = $8 WHERE id = $9";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(&c.name)
+            .bind(&c.status)
+            .bind(c.expires_at)
+            .bind(encode_list(&c.allowed_origins))
+            .bind(encode_list(&c.allowed_ips))
+            .bind(encode_list(&c.allowed_paths))
+            .bind(c.rate_limit_per_minute)
+            .bind(now)
+            .bind(&c.id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    async fn list_api_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<ApiClient>> {
+        let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM api_clients WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3"
+        ));
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, Row>(sql)
+            .bind(after_at)
+            .bind(&after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(ApiClient::try_from).collect()
     }
 
     async fn set_api_client_status(&self, id: &str, status: &str, now: i64) -> StoreResult<bool> {

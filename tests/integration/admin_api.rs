@@ -16,6 +16,7 @@ on_both_backends!(
     soft_delete_restore_and_erase,
     keys_and_audit_log,
     oauth_clients_crud_and_secret_rotation,
+    api_clients_list_and_update,
 );
 
 async fn login(server: &TestServer, email: &str) -> String {
@@ -556,4 +557,80 @@ async fn oauth_clients_crud_and_secret_rotation(backend: Backend) {
     let actions: Vec<&str> =
         audit["items"].as_array().expect("items").iter().map(|e| e["action"].as_str().expect("action")).collect();
     assert_eq!(actions, vec!["client.delete", "client.rotate_secret", "client.update", "client.create"]);
+}
+
+async fn api_clients_list_and_update(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin_token(&server).await;
+    let http = reqwest::Client::new();
+    let (key, secret) = api_client(&server, &admin, json!({ "name": "one" })).await;
+    api_client(&server, &admin, json!({ "name": "two" })).await;
+    let listed =
+        json(http.get(server.url("/api/v1/admin/api-clients?limit=1")).bearer_auth(&admin).send().await.expect("list"))
+            .await;
+    assert_eq!(listed["items"].as_array().expect("items").len(), 1);
+    assert!(
+        listed["items"][0].get("api_key").is_none() && !listed.to_string().contains(&secret),
+        "no secrets in lists"
+    );
+    let cursor = listed["next_cursor"].as_str().expect("more").to_string();
+    let rest = json(
+        http.get(server.url(&format!("/api/v1/admin/api-clients?cursor={cursor}")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().expect("items").len(), 1);
+
+    let url = server.url(&format!("/api/v1/admin/api-clients/{key}"));
+    let patched = http
+        .patch(&url)
+        .bearer_auth(&admin)
+        .json(&json!({ "allowed_ips": ["10.0.0.0/8"], "rate_limit_per_minute": 5 }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let patched = json(patched).await;
+    assert_eq!(patched["allowed_ips"], json!(["10.0.0.0/8"]));
+    assert_eq!(patched["name"], "one", "absent fields stay");
+    assert_eq!(
+        as_client(&server, &key, &secret, "/api/v1/admin/users").await.status(),
+        403,
+        "the new allowlist applies at once"
+    );
+    let disabled = http
+        .patch(&url)
+        .bearer_auth(&admin)
+        .json(&json!({ "allowed_ips": [], "status": "disabled" }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(json(disabled).await["status"], "disabled");
+    assert_eq!(as_client(&server, &key, &secret, "/api/v1/admin/users").await.status(), 401);
+    let enabled =
+        http.patch(&url).bearer_auth(&admin).json(&json!({ "status": "active" })).send().await.expect("patch");
+    assert_eq!(enabled.status(), 200);
+    assert_eq!(as_client(&server, &key, &secret, "/api/v1/admin/users").await.status(), 200);
+    for (body, field) in [
+        (json!({ "status": "paused" }), "status"),
+        (json!({ "allowed_ips": ["not-an-ip"] }), "allow_ip"),
+        (json!({ "rate_limit_per_minute": 0 }), "rate_limit_per_minute"),
+        (json!({ "expires_at": 1 }), "expires_at"),
+        (json!({ "allowed_paths": ["api"] }), "allowed_paths"),
+    ] {
+        let response = http.patch(&url).bearer_auth(&admin).json(&body).send().await.expect("patch");
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(json(response).await["field"], field);
+    }
+    let missing = http
+        .patch(server.url("/api/v1/admin/api-clients/apc_nope"))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(missing.status(), 404);
 }
