@@ -25,6 +25,12 @@ pub struct AppState {
     pub oauth_metadata: String,
     /// Swagger UI pages and the OpenAPI document, built once.
     pub docs: Arc<crate::api::Docs>,
+    /// Upstream login providers (`OXIDP_UPSTREAM__*`), with their cached discovery and keys.
+    pub federation: crate::federation::Registry,
+    /// Issuers whose access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__*`).
+    pub trusted_issuers: crate::trusted_issuers::TrustedIssuers,
+    /// Authentik's admin API, when configured (`OXIDP_AUTHENTIK__*`).
+    pub authentik: Option<crate::authentik::AuthentikClient>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -41,6 +47,8 @@ pub enum StartError {
     Mail(#[from] crate::mail::MailError),
     #[error("OXIDP_REDIS_URL: {0}")]
     Redis(String),
+    #[error("{0}")]
+    Federation(String),
 }
 
 impl AppState {
@@ -71,6 +79,10 @@ impl AppState {
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
         let docs = Arc::new(crate::api::Docs::build(&config).await);
+        let federation =
+            crate::federation::Registry::build(&config).map_err(|e| StartError::Federation(e.to_string()))?;
+        let trusted_issuers = crate::trusted_issuers::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
+        let authentik = crate::authentik::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
         let password_checks =
             tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
         let state = Arc::new(AppState {
@@ -85,6 +97,9 @@ impl AppState {
             openid_configuration,
             oauth_metadata,
             docs,
+            federation,
+            trusted_issuers,
+            authentik,
         });
         crate::oauth::first_party::ensure_api_client(&state).await?;
         Ok(state)

@@ -79,6 +79,7 @@ async fn audit(
 #[derive(Object)]
 pub struct UserPage {
     pub items: Vec<UserView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -123,12 +124,18 @@ pub struct AuditView {
     pub id: String,
     pub at: i64,
     pub actor_type: String,
+    #[oai(nullable)]
     pub actor_id: Option<String>,
     pub action: String,
+    #[oai(nullable)]
     pub target_type: Option<String>,
+    #[oai(nullable)]
     pub target_id: Option<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
+    #[oai(nullable)]
     pub request_id: Option<String>,
     pub details: serde_json::Value,
 }
@@ -136,6 +143,7 @@ pub struct AuditView {
 #[derive(Object)]
 pub struct AuditPage {
     pub items: Vec<AuditView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -162,12 +170,14 @@ pub struct ApiClientView {
     pub client_key: String,
     pub name: String,
     pub status: String,
+    #[oai(nullable)]
     pub expires_at: Option<i64>,
     pub allowed_ips: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub allowed_paths: Vec<String>,
     pub rate_limit_per_minute: i64,
     pub created_at: i64,
+    #[oai(nullable)]
     pub last_used_at: Option<i64>,
 }
 
@@ -199,6 +209,7 @@ pub struct CreatedApiClient {
 #[derive(Object)]
 pub struct ApiClientPage {
     pub items: Vec<ApiClientView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -266,6 +277,7 @@ impl From<crate::store::Client> for ClientView {
 #[derive(Object)]
 pub struct ClientPage {
     pub items: Vec<ClientView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -321,6 +333,7 @@ pub struct ClientPatch {
 #[derive(Object)]
 pub struct CreatedClient {
     /// For confidential clients: the secret, shown this once.
+    #[oai(nullable)]
     pub client_secret: Option<String>,
     #[oai(flatten)]
     pub client: ClientView,

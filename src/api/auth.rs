@@ -1,5 +1,6 @@
 //! Who is calling the JSON API: a Bearer access token for oxidp's own API (`aud` contains
-//! `{issuer}/api`, scope `account` or `admin`) or an API key in `X-API-Key`.
+//! `{issuer}/api`, scope `account` or `admin`), a Bearer JWT from a configured trusted issuer
+//! (account rights only), or an API key in `X-API-Key`.
 
 use poem::Request;
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -77,6 +78,12 @@ fn reject(error: ApiError) -> poem::Error {
 }
 
 pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Caller, ApiError> {
+    if let Some(external) = crate::trusted_issuers::authenticate(state, token).await {
+        let user = external.map_err(external_token_problem)?;
+        // A trusted issuer's token acts on its user's own account, never as an administrator.
+        let credential = Credential::Token { scopes: vec![scope::ACCOUNT.to_string()], grant_id: None };
+        return Ok(Caller { user, credential });
+    }
     let invalid = || ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked");
     let token = access_token::validate(state, token).await.map_err(|error| match error {
         OAuthError::Unavailable => ApiError::unavailable(),
@@ -92,6 +99,29 @@ pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Calle
     }
     let user = state.db.user_by_sub(&token.subject).await?.filter(User::is_active).ok_or_else(invalid)?;
     Ok(Caller { user, credential: Credential::Token { scopes: token.scopes, grant_id: token.grant_id } })
+}
+
+fn external_token_problem(error: crate::trusted_issuers::TrustedTokenError) -> ApiError {
+    use crate::trusted_issuers::TrustedTokenError as E;
+    tracing::debug!(%error, "external bearer token refused");
+    match error {
+        E::UnknownIssuer => ApiError::unauthorized("invalid_token", "the access token's issuer is not trusted"),
+        E::WrongAudience => ApiError::unauthorized("invalid_audience", "the access token is not for this API"),
+        E::Invalid(_) | E::Expired | E::Disabled => {
+            ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked")
+        }
+        E::IdentityConflict => ApiError::forbidden(
+            "identity_conflict",
+            "an account with this email exists and is not linked to the token's issuer; sign in to link it",
+        ),
+        E::NoEmail => ApiError::forbidden("email_required", "the token carries no email address for a new account"),
+        E::Unreachable(message) => {
+            tracing::warn!(%message, "a trusted issuer's keys cannot be fetched");
+            ApiError::unavailable()
+        }
+        E::Unavailable => ApiError::unavailable(),
+        E::Internal(message) => ApiError::internal(&message),
+    }
 }
 
 pub async fn caller_from_api_key(state: &SharedState, key: &str) -> Result<Caller, ApiError> {

@@ -6,13 +6,13 @@ use poem::web::Data;
 use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi, SecurityScheme};
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use serde_json::json;
 
 use super::ApiTags;
 use super::admin_auth::origin_of;
 use super::permissions::{SnapshotResponse, snapshot_response};
-use super::problem::{ApiError, ApiResult};
+use super::problem::{ApiError, ApiResult, Problem};
 use crate::audit::{self, Actor, Event};
 use crate::permissions::snapshot;
 use crate::permissions::upstream::{self, UpstreamUser};
@@ -112,7 +112,8 @@ impl<'a> poem_openapi::ApiExtractor<'a> for InternalAuth {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpsertBySubRequest {
-    /// The upstream provider's name (1 to 128 of `A-Z a-z 0-9 _ . : * -`); `authentik` when absent.
+    /// The upstream provider's name (1 to 128 of `A-Z a-z 0-9 _ . : * -`); when absent,
+    /// `OXIDP_AUTHENTIK__PROVIDER` (default `authentik`).
     pub provider: Option<String>,
     /// The upstream subject (1 to 255 characters).
     pub sub: String,
@@ -141,6 +142,69 @@ pub struct UpsertedUser {
     pub linked: bool,
 }
 
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct EnsureAuthentikUserRequest {
+    /// oxidp's subject of a user to mirror: its email, name and status fill the fields left out.
+    pub sub: Option<String>,
+    /// The Authentik username (default: the email); the user is found by it.
+    pub username: Option<String>,
+    /// Required unless `sub` is given.
+    pub email: Option<String>,
+    /// Display name (default: the oxidp user's name, else the username).
+    pub name: Option<String>,
+    /// Default: true, or the oxidp user's status.
+    pub is_active: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct EnsuredAuthentikUser {
+    /// Authentik's primary key of the user.
+    pub pk: i64,
+    /// Authentik's hashed user id.
+    pub uid: Option<String>,
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub is_active: bool,
+    /// True when this call created the user in Authentik.
+    pub created: bool,
+    /// True when this call changed the existing user.
+    pub updated: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum EnsureAuthentikUserResponse {
+    /// The user exists in Authentik as asked.
+    #[oai(status = 200)]
+    Ok(Json<EnsuredAuthentikUser>),
+    /// Authentik refused the request or answered something unexpected.
+    #[oai(status = 502, content_type = "application/problem+json")]
+    BadGateway(Json<Problem>),
+}
+
+fn authentik_problem(error: crate::authentik::AuthentikError) -> ApiResult<EnsureAuthentikUserResponse> {
+    use crate::authentik::AuthentikError as E;
+    let bad_gateway = |detail: String| {
+        tracing::warn!(%detail, "Authentik's admin API failed");
+        let problem = Problem::new(poem::http::StatusCode::BAD_GATEWAY, "authentik_error", detail);
+        Ok(EnsureAuthentikUserResponse::BadGateway(Json(problem)))
+    };
+    match error {
+        E::NotConfigured => Err(ApiError::not_found("the Authentik admin API is not configured")),
+        E::Invalid { field, message } => Err(ApiError::bad_request("invalid_field", Some(field), message)),
+        E::UnknownUser => Err(ApiError::not_found("no user has this sub")),
+        E::Rejected { status, detail } => bad_gateway(format!("Authentik answered {status}: {detail}")),
+        E::BadResponse(detail) => bad_gateway(format!("unexpected answer from Authentik: {detail}")),
+        E::Unreachable(detail) => {
+            tracing::warn!(%detail, "Authentik cannot be reached");
+            Err(ApiError::unavailable())
+        }
+        E::Unavailable => Err(ApiError::unavailable()),
+        E::Internal(message) => Err(ApiError::internal(&message)),
+    }
+}
+
 #[OpenApi(prefix_path = "/internal", tag = "ApiTags::Internal")]
 impl InternalApi {
     /// Upsert a user by upstream subject
@@ -158,8 +222,9 @@ impl InternalApi {
         body: Json<UpsertBySubRequest>,
     ) -> ApiResult<Json<UpsertedUser>> {
         let Json(body) = body;
-        let request =
-            UpstreamUser { provider: body.provider, sub: body.sub, email: body.email, display_name: body.display_name };
+        // SPEC §7: the provider defaults to the configured Authentik provider.
+        let provider = body.provider.or_else(|| Some(state.config.authentik_provider().to_string()));
+        let request = UpstreamUser { provider, sub: body.sub, email: body.email, display_name: body.display_name };
         let upserted = upstream::upsert(&state, &request).await?;
         if upserted.created || upserted.linked {
             let action = if upserted.created { "user.upsert_by_sub.create" } else { "user.upsert_by_sub.link" };
@@ -209,5 +274,54 @@ impl InternalApi {
             None => snapshot::of_sub(&state, &sub).await?,
         };
         Ok(snapshot_response(snapshot.ok_or_else(no_user)?, if_none_match.0.as_deref()))
+    }
+
+    /// Ensure a user in Authentik
+    ///
+    /// Creates the user in Authentik through its admin API (`OXIDP_AUTHENTIK__BASE_URL`,
+    /// `OXIDP_AUTHENTIK__TOKEN`), or updates the one with this username where name, email or
+    /// active flag differ. Idempotent: the same request again changes nothing. 404 while the
+    /// admin API is not configured; 502 when Authentik refuses; 503 when it cannot be reached.
+    #[oai(path = "/authentik/users/ensure", method = "post")]
+    async fn ensure_authentik_user(
+        &self,
+        _auth: InternalAuth,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<EnsureAuthentikUserRequest>,
+    ) -> ApiResult<EnsureAuthentikUserResponse> {
+        let Json(body) = body;
+        let request = crate::authentik::EnsureRequest {
+            sub: body.sub,
+            username: body.username,
+            email: body.email,
+            name: body.name,
+            is_active: body.is_active,
+        };
+        let ensured = match crate::authentik::ensure(&state, request).await {
+            Ok(ensured) => ensured,
+            Err(error) => return authentik_problem(error),
+        };
+        let user = ensured.user;
+        if ensured.created || ensured.updated {
+            let pk = user.pk.to_string();
+            let event = Event {
+                actor: Actor::System,
+                action: if ensured.created { "authentik.user.create" } else { "authentik.user.update" },
+                target: Some(("authentik_user", &pk)),
+                details: json!({ "username": user.username }),
+            };
+            audit::record(&state, &origin_of(&state, req), event).await?;
+        }
+        Ok(EnsureAuthentikUserResponse::Ok(Json(EnsuredAuthentikUser {
+            pk: user.pk,
+            uid: user.uid,
+            username: user.username,
+            name: user.name,
+            email: user.email,
+            is_active: user.is_active,
+            created: ensured.created,
+            updated: ensured.updated,
+        })))
     }
 }

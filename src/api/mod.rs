@@ -9,6 +9,7 @@ mod admin;
 pub mod admin_auth;
 pub mod auth;
 mod docs;
+mod identities;
 mod internal;
 mod me;
 mod permissions;
@@ -39,14 +40,28 @@ pub enum ApiTags {
 pub const API_PREFIX: &str = "/api/v1";
 
 pub type Service = OpenApiService<
-    (account::AuthApi, me::MeApi, admin::AdminApi, permissions::PermissionsApi, internal::InternalApi),
+    (
+        account::AuthApi,
+        me::MeApi,
+        identities::IdentitiesApi,
+        admin::AdminApi,
+        permissions::PermissionsApi,
+        internal::InternalApi,
+    ),
     (),
 >;
 
 /// The one place the OpenAPI service is built: the server, `oxidp openapi` and the golden-file test use it.
 pub fn service(config: &Config) -> Service {
     OpenApiService::new(
-        (account::AuthApi, me::MeApi, admin::AdminApi, permissions::PermissionsApi, internal::InternalApi),
+        (
+            account::AuthApi,
+            me::MeApi,
+            identities::IdentitiesApi,
+            admin::AdminApi,
+            permissions::PermissionsApi,
+            internal::InternalApi,
+        ),
         "oxidp",
         env!("CARGO_PKG_VERSION"),
     )

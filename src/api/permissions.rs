@@ -259,6 +259,7 @@ impl From<Organization> for OrganizationView {
 pub struct OrganizationPage {
     pub items: Vec<OrganizationView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -314,6 +315,7 @@ impl From<Member> for MemberView {
 pub struct MemberPage {
     pub items: Vec<MemberView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -324,6 +326,7 @@ pub struct MembershipChange {
     pub organization_id: String,
     pub user_id: String,
     /// The member's role now; absent after a removal.
+    #[oai(nullable)]
     pub role: Option<String>,
 }
 

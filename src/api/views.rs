@@ -83,6 +83,7 @@ pub struct TokenResponse {
     pub token_type: String,
     pub expires_in: i64,
     pub scope: String,
+    #[oai(nullable)]
     pub refresh_token: Option<String>,
 }
 
@@ -105,13 +106,20 @@ pub struct UserView {
     pub sub: String,
     pub email: String,
     pub email_verified: bool,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub given_name: Option<String>,
+    #[oai(nullable)]
     pub family_name: Option<String>,
+    #[oai(nullable)]
     pub picture: Option<String>,
+    #[oai(nullable)]
     pub phone_number: Option<String>,
     pub phone_number_verified: bool,
+    #[oai(nullable)]
     pub locale: Option<String>,
+    #[oai(nullable)]
     pub zoneinfo: Option<String>,
     pub role: String,
     pub status: String,
@@ -151,7 +159,9 @@ pub struct SessionView {
     pub auth_time: i64,
     /// Authentication methods: `pwd`, `fed`.
     pub amr: Vec<String>,
+    #[oai(nullable)]
     pub ip: Option<String>,
+    #[oai(nullable)]
     pub user_agent: Option<String>,
 }
 
@@ -174,6 +184,7 @@ impl From<Session> for SessionView {
 pub struct SessionPage {
     pub items: Vec<SessionView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -197,8 +208,11 @@ pub struct ApiKeyView {
     pub prefix: String,
     pub scopes: Vec<String>,
     pub created_at: i64,
+    #[oai(nullable)]
     pub expires_at: Option<i64>,
+    #[oai(nullable)]
     pub last_used_at: Option<i64>,
+    #[oai(nullable)]
     pub revoked_at: Option<i64>,
 }
 
@@ -228,6 +242,7 @@ pub struct CreatedApiKey {
 #[derive(Object, Debug)]
 pub struct ApiKeyPage {
     pub items: Vec<ApiKeyView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

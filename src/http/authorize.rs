@@ -115,7 +115,11 @@ async fn render_login(
         email: form.email,
         client_name: client.as_deref(),
         error: form.error,
-        providers: Vec::new(),
+        providers: state
+            .federation
+            .providers()
+            .map(|provider| pages::ProviderButton { name: provider.name.clone(), label: provider.label.clone() })
+            .collect(),
     };
     csrf.attach(state, pages::render(status, &page))
 }

@@ -7,6 +7,7 @@ mod cookies;
 mod csrf;
 mod discovery;
 mod error;
+mod federation;
 mod health;
 mod logout;
 mod middleware;
@@ -39,6 +40,8 @@ pub fn app(state: SharedState) -> impl Endpoint {
         .at("/jwks.json", get(discovery::jwks))
         .at("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .at("/login", get(authorize::login_page).post(authorize::login_submit))
+        .at("/login/:provider", get(federation::start))
+        .at("/login/:provider/callback", get(federation::callback).post(federation::link_submit))
         .at("/consent", get(authorize::consent_page).post(authorize::consent_submit))
         .at("/token", poem::post(token::token))
         .at("/revoke", poem::post(token::revoke))

@@ -45,8 +45,13 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
     let mut hint_subject = None;
     if let Some(hint) = params.get("id_token_hint") {
         // Accepted when expired: signature, issuer and audience are what identify the client.
-        let (_, claims) =
+        let (header, claims) =
             state.keys.verify(hint).map_err(|_| LogoutError::Invalid("The id_token_hint is not valid.".into()))?;
+        // Our ID tokens are typed `JWT`; an access token (`at+jwt`) is not an ID token even
+        // though the same key signed it and its `aud` may name the client (RFC 8725 §3.11).
+        if header.get("typ").and_then(Value::as_str) != Some("JWT") {
+            return Err(LogoutError::Invalid("The id_token_hint is not an ID token.".into()));
+        }
         if claims.get("iss").and_then(Value::as_str) != Some(state.config.issuer.as_str()) {
             return Err(LogoutError::Invalid("The id_token_hint was issued by someone else.".into()));
         }

@@ -41,8 +41,8 @@ fn check_email(email: &str) -> Result<(), PermissionError> {
 
 /// Finds the user of (provider, sub), or makes one: a new user (email unverified, no
 /// password) with the identity, or, when the email already belongs to a user, the identity
-/// linked to that user — never to an administrator, and never when that user already has
-/// another identity at the provider (both 409).
+/// linked to that user — never to an administrator, never to an account whose email is not
+/// verified, and never when that user already has another identity at the provider (all 409).
 pub async fn upsert(state: &AppState, request: &UpstreamUser) -> Result<Upserted, PermissionError> {
     let provider = request.provider.clone().unwrap_or_else(|| DEFAULT_PROVIDER.to_string());
     check_token("provider", &provider)?;
@@ -85,6 +85,14 @@ pub async fn upsert(state: &AppState, request: &UpstreamUser) -> Result<Upserted
         let Some(owner) = state.db.user_by_email(email).await? else { continue };
         if owner.is_admin() {
             return Err(admin_email());
+        }
+        // Account pre-hijacking: whoever registered this email without proving it may hold the
+        // account's password, so an unverified account is never linked automatically.
+        if !owner.email_verified {
+            return Err(PermissionError::Conflict {
+                code: "email_unverified",
+                message: "the account with this email has not verified it and is not linked automatically".into(),
+            });
         }
         match state.db.link_identity_unless_admin(&owner.id, &provider, &request.sub, email, state.now()).await? {
             LinkOutcome::Linked => {

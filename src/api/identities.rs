@@ -1,0 +1,136 @@
+//! /users/me/identities: the caller's upstream identities (Google, GitHub, Authentik, trusted
+//! token issuers), listed and unlinked. Unlinking the last way to sign in is refused.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use super::account::NoContent;
+use super::admin_auth::origin_of;
+use super::auth::{AccountAuth, Need};
+use super::problem::{ApiError, ApiResult};
+use super::views::{decode_cursor, encode_cursor};
+use crate::audit::{self, Actor, Event};
+use crate::state::SharedState;
+use crate::store::{Identity, IdentityLinkStore, UnlinkOutcome};
+
+pub struct IdentitiesApi;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 100;
+
+/// An upstream identity linked to the account.
+#[derive(Object, Debug)]
+pub struct IdentityView {
+    pub id: String,
+    /// The provider's configured name (e.g. `google`, `github`, `authentik`).
+    pub provider: String,
+    /// The provider's display name when it is a configured sign-in provider.
+    pub label: Option<String>,
+    /// The user's subject at the provider.
+    pub subject: String,
+    /// The email the provider gave when the identity was linked.
+    pub email: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+#[derive(Object, Debug)]
+pub struct IdentityPage {
+    pub items: Vec<IdentityView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn view(state: &SharedState, identity: Identity) -> IdentityView {
+    let label = state.federation.get(&identity.provider).map(|provider| provider.label.clone());
+    IdentityView {
+        id: identity.id,
+        provider: identity.provider,
+        label,
+        subject: identity.subject,
+        email: identity.email,
+        created_at: identity.created_at,
+    }
+}
+
+fn page_args(limit: Option<u32>, cursor: Option<String>) -> ApiResult<(i64, Option<(i64, String)>)> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let after = match cursor {
+        Some(cursor) => Some(
+            decode_cursor(&cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?,
+        ),
+        None => None,
+    };
+    Ok((i64::from(limit), after))
+}
+
+#[OpenApi(prefix_path = "/users/me/identities", tag = "ApiTags::Me")]
+impl IdentitiesApi {
+    /// List my upstream identities
+    ///
+    /// The sign-ins at other providers linked to this account, oldest first.
+    #[oai(path = "/", method = "get")]
+    async fn list_identities(
+        &self,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<IdentityPage>> {
+        let caller = auth.caller();
+        caller.require(Need::Read)?;
+        let (limit, after) = page_args(limit.0, cursor.0)?;
+        let mut identities = state.db.identities_of_user(&caller.user.id, after, limit + 1).await?;
+        let next_cursor = (identities.len() as i64 > limit).then(|| {
+            identities.truncate(limit as usize);
+            identities.last().map(|identity| encode_cursor(identity.created_at, &identity.id))
+        });
+        Ok(Json(IdentityPage {
+            items: identities.into_iter().map(|identity| view(&state, identity)).collect(),
+            next_cursor: next_cursor.flatten(),
+        }))
+    }
+
+    /// Unlink an upstream identity
+    ///
+    /// The provider can no longer be used to sign in to this account. Refused (409
+    /// `last_login_method`) when it is the account's last way to sign in: no password and no
+    /// other sign-in provider.
+    #[oai(path = "/:id", method = "delete")]
+    async fn unlink_identity(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AccountAuth,
+        id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let caller = auth.caller();
+        caller.require(Need::Write)?;
+        match state.db.unlink_identity(&caller.user.id, &id, &state.federation.names()).await? {
+            UnlinkOutcome::Unlinked => {}
+            UnlinkOutcome::NotFound => return Err(ApiError::not_found("no such identity")),
+            UnlinkOutcome::LastLoginMethod => {
+                return Err(ApiError::conflict(
+                    "last_login_method",
+                    "this identity is the account's last way to sign in; set a password or link another provider first",
+                ));
+            }
+        }
+        let event = Event {
+            actor: Actor::User(caller.user.id.clone()),
+            action: "identity.unlink",
+            target: Some(("user", &caller.user.id)),
+            details: serde_json::json!({ "identity_id": id.0 }),
+        };
+        audit::record(&state, &origin_of(&state, req), event).await?;
+        Ok(NoContent::NoContent)
+    }
+}
