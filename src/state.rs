@@ -83,8 +83,7 @@ impl AppState {
             crate::federation::Registry::build(&config).map_err(|e| StartError::Federation(e.to_string()))?;
         let trusted_issuers = crate::trusted_issuers::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
         let authentik = crate::authentik::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
-        let password_checks =
-            tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+        let password_checks = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = Arc::new(AppState {
             config,
             db,

@@ -21,8 +21,13 @@ pub async fn introspect(
     let now = state.now();
     let may_see = |client_id: &str| client_id == caller.id || caller.resource_server;
 
-    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token);
-    if let Some((refresh, grant)) = state.db.refresh_token_by_hash(&token_hash).await? {
+    // Refresh tokens are opaque base64url; a token with dots is a JWT, so skip the lookup.
+    let refresh = if token.contains('.') {
+        None
+    } else {
+        state.db.refresh_token_by_hash(&state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token)).await?
+    };
+    if let Some((refresh, grant)) = refresh {
         let live = grant.revoked_at.is_none()
             && refresh.rotated_at.is_none()
             && refresh.expires_at.min(grant.expires_at) > now;

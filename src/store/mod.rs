@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use api_clients::{ApiClient, ApiClientStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
@@ -104,6 +104,9 @@ impl Db {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL never corrupts the database; it only skips an fsync per commit
+                // (a power cut may lose the last commits). The code flow commits several times.
+                .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(5));
