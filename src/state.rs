@@ -68,11 +68,11 @@ impl AppState {
         );
         keys.bootstrap().await?;
         let kv = match &config.redis_url {
-            Some(url) => Kv::Redis(
+            Some(url) => Kv::Redis(Box::new(
                 RedisKv::connect(url, &config.redis_key_prefix, clock.clone())
                     .await
                     .map_err(|e| StartError::Redis(e.to_string()))?,
-            ),
+            )),
             None => Kv::Memory(MemoryKv::new(clock.clone())),
         };
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();

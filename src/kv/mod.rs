@@ -29,7 +29,7 @@ pub trait KeyValue: Send + Sync + 'static {
 /// The configured store. An enum rather than a trait object, so the async methods stay static.
 pub enum Kv {
     Memory(MemoryKv),
-    Redis(RedisKv),
+    Redis(Box<RedisKv>),
 }
 
 /// Runs the same call on whichever store is configured.

@@ -10,7 +10,10 @@ use super::{KeyValue, KvError, KvResult};
 use crate::clock::SharedClock;
 
 pub struct RedisKv {
-    connection: ConnectionManager,
+    client: redis::Client,
+    /// Made on first use and retried on every use until it succeeds, so oxidp starts (and
+    /// serves what needs no Redis) while Redis is away.
+    connection: tokio::sync::OnceCell<ConnectionManager>,
     prefix: String,
     clock: SharedClock,
     take_script: Script,
@@ -40,15 +43,12 @@ fn redis_ttl(ttl: i64) -> u64 {
 }
 
 impl RedisKv {
+    /// Checks the URL and tries a first connection; an unreachable Redis is not a start-up error.
     pub async fn connect(url: &str, prefix: &str, clock: SharedClock) -> KvResult<RedisKv> {
         let client = redis::Client::open(url).map_err(failed)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let connection = client.get_connection_manager_with_config(config).await.map_err(failed)?;
-        Ok(RedisKv {
-            connection,
+        let kv = RedisKv {
+            client,
+            connection: tokio::sync::OnceCell::new(),
             prefix: prefix.to_string(),
             clock,
             take_script: Script::new("local v = redis.call('GET', KEYS[1]); redis.call('DEL', KEYS[1]); return v"),
@@ -63,7 +63,22 @@ impl RedisKv {
                  end; \
                  return {redis.call('HINCRBY', KEYS[1], 'count', 1), expires - now}",
             ),
-        })
+        };
+        if let Err(error) = kv.connection().await {
+            tracing::warn!(%error, "Redis is not reachable yet; logins and token requests answer 503 until it is");
+        }
+        Ok(kv)
+    }
+
+    async fn connection(&self) -> KvResult<ConnectionManager> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        self.connection
+            .get_or_try_init(|| async { self.client.get_connection_manager_with_config(config).await.map_err(failed) })
+            .await
+            .cloned()
     }
 
     fn key(&self, key: &str) -> String {
@@ -71,38 +86,38 @@ impl RedisKv {
     }
 
     pub async fn ping(&self) -> bool {
-        let mut connection = self.connection.clone();
+        let Ok(mut connection) = self.connection().await else { return false };
         redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
     }
 }
 
 impl KeyValue for RedisKv {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: i64) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let stored = encode(self.clock.now() + ttl, &value);
         connection.set_ex::<_, _, ()>(self.key(key), stored, redis_ttl(ttl)).await.map_err(failed)
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let stored: Option<Vec<u8>> = connection.get(self.key(key)).await.map_err(failed)?;
         Ok(stored.and_then(|stored| decode(&stored, self.clock.now())))
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let stored: Option<Vec<u8>> =
             self.take_script.key(self.key(key)).invoke_async(&mut connection).await.map_err(failed)?;
         Ok(stored.and_then(|stored| decode(&stored, self.clock.now())))
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         connection.del::<_, ()>(self.key(key)).await.map_err(failed)
     }
 
     async fn increment(&self, key: &str, ttl: i64) -> KvResult<i64> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let (count, _): (i64, i64) = self
             .increment_script
             .key(self.key(key))
@@ -115,7 +130,7 @@ impl KeyValue for RedisKv {
     }
 
     async fn counter(&self, key: &str) -> KvResult<(i64, i64)> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection().await?;
         let (count, expires_at): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
             .arg(self.key(key))
             .arg("count")
