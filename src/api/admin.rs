@@ -11,8 +11,9 @@ use serde_json::json;
 use super::ApiTags;
 use super::account::NoContent;
 use super::admin_auth::{AdminAuth, AdminCaller, origin_of};
+use super::paging::{page_cursor, page_limit, paginate};
 use super::problem::{ApiError, ApiResult};
-use super::views::{UserView, decode_cursor, encode_cursor};
+use super::views::UserView;
 use crate::admin::clients::{self as admin_clients, ClientSpec};
 use crate::admin::users::{self as admin_users, AdminError, UserUpdate};
 use crate::apiclients::{self, ApiClientError, NewApiClient};
@@ -21,8 +22,6 @@ use crate::state::SharedState;
 use crate::store::{ApiClient, AuditFilter, AuditStore, UserFilter, UserStore};
 
 pub struct AdminApi;
-
-const MAX_PAGE: u32 = 100;
 
 impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> Self {
@@ -35,34 +34,6 @@ impl From<AdminError> for ApiError {
         }
     }
 }
-
-impl From<ApiClientError> for ApiError {
-    fn from(error: ApiClientError) -> Self {
-        match error {
-            ApiClientError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            ApiClientError::Unavailable => ApiError::unavailable(),
-            other => ApiError::internal(&other.to_string()),
-        }
-    }
-}
-
-fn page_limit(limit: Option<u32>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(50);
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(i64::from(limit))
-    } else {
-        Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")))
-    }
-}
-
-fn cursor(cursor: Option<String>) -> ApiResult<Option<(i64, String)>> {
-    cursor
-        .map(|c| {
-            decode_cursor(&c).ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))
-        })
-        .transpose()
-}
-
 async fn audit(
     state: &SharedState,
     req: &Request,
@@ -399,16 +370,10 @@ impl AdminApi {
             email: email.0,
             status: status.0,
             role: role.0,
-            after: self::cursor(cursor.0)?,
+            after: page_cursor(cursor.0)?,
             limit: limit + 1,
         };
-        let mut users = state.db.list_users(&filter).await?;
-        let next_cursor = if users.len() as i64 > limit {
-            users.truncate(limit as usize);
-            users.last().map(|u| encode_cursor(u.created_at, &u.id))
-        } else {
-            None
-        };
+        let (users, next_cursor) = paginate(state.db.list_users(&filter).await?, limit, |u| (u.created_at, &u.id));
         Ok(Json(UserPage { items: users.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
@@ -606,16 +571,10 @@ impl AdminApi {
             target_id: target.0,
             from: from.0,
             until: until.0,
-            before: self::cursor(cursor.0)?,
+            before: page_cursor(cursor.0)?,
             limit: limit + 1,
         };
-        let mut rows = state.db.query_audit(&filter).await?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(r.at, &r.id))
-        } else {
-            None
-        };
+        let (rows, next_cursor) = paginate(state.db.query_audit(&filter).await?, limit, |r| (r.at, &r.id));
         let items = rows
             .into_iter()
             .map(|r| AuditView {
@@ -674,13 +633,10 @@ impl AdminApi {
     ) -> ApiResult<Json<ApiClientPage>> {
         use crate::store::ApiClientStore;
         let limit = page_limit(limit.0)?;
-        let mut clients = state.db.list_api_clients(self::cursor(cursor.0)?, limit + 1).await?;
-        let next_cursor = if clients.len() as i64 > limit {
-            clients.truncate(limit as usize);
-            clients.last().map(|c| encode_cursor(c.created_at, &c.id))
-        } else {
-            None
-        };
+        let (clients, next_cursor) =
+            paginate(state.db.list_api_clients(page_cursor(cursor.0)?, limit + 1).await?, limit, |c| {
+                (c.created_at, &c.id)
+            });
         Ok(Json(ApiClientPage { items: clients.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
@@ -769,13 +725,8 @@ impl AdminApi {
     ) -> ApiResult<Json<ClientPage>> {
         use crate::store::ClientStore;
         let limit = page_limit(limit.0)?;
-        let mut clients = state.db.list_clients(self::cursor(cursor.0)?, limit + 1).await?;
-        let next_cursor = if clients.len() as i64 > limit {
-            clients.truncate(limit as usize);
-            clients.last().map(|c| encode_cursor(c.created_at, &c.id))
-        } else {
-            None
-        };
+        let (clients, next_cursor) =
+            paginate(state.db.list_clients(page_cursor(cursor.0)?, limit + 1).await?, limit, |c| (c.created_at, &c.id));
         Ok(Json(ClientPage { items: clients.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
@@ -915,5 +866,15 @@ impl AdminApi {
         let secret = admin_clients::rotate_secret(&state, &client).await?;
         audit(&state, req, &caller, "client.rotate_secret", ("client", &client.id), json!({})).await?;
         Ok(Json(RotatedSecret { client_id: client.id, client_secret: secret }))
+    }
+}
+
+impl From<ApiClientError> for ApiError {
+    fn from(error: ApiClientError) -> Self {
+        match error {
+            ApiClientError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
+            ApiClientError::Unavailable => ApiError::unavailable(),
+            other => ApiError::internal(&other.to_string()),
+        }
     }
 }

@@ -11,16 +11,13 @@ use super::ApiTags;
 use super::account::NoContent;
 use super::admin_auth::origin_of;
 use super::auth::{AccountAuth, Need};
+use super::paging::{page_args, paginate};
 use super::problem::{ApiError, ApiResult};
-use super::views::{decode_cursor, encode_cursor};
 use crate::audit::{self, Actor, Event};
 use crate::state::SharedState;
 use crate::store::{Identity, IdentityLinkStore, UnlinkOutcome};
 
 pub struct IdentitiesApi;
-
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 100;
 
 /// An upstream identity linked to the account.
 #[derive(Object, Debug)]
@@ -56,22 +53,6 @@ fn view(state: &SharedState, identity: Identity) -> IdentityView {
         created_at: identity.created_at,
     }
 }
-
-fn page_args(limit: Option<u32>, cursor: Option<String>) -> ApiResult<(i64, Option<(i64, String)>)> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    let after = match cursor {
-        Some(cursor) => Some(
-            decode_cursor(&cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?,
-        ),
-        None => None,
-    };
-    Ok((i64::from(limit), after))
-}
-
 #[OpenApi(prefix_path = "/users/me/identities", tag = "ApiTags::Me")]
 impl IdentitiesApi {
     /// List my upstream identities
@@ -88,14 +69,13 @@ impl IdentitiesApi {
         let caller = auth.caller();
         caller.require(Need::Read)?;
         let (limit, after) = page_args(limit.0, cursor.0)?;
-        let mut identities = state.db.identities_of_user(&caller.user.id, after, limit + 1).await?;
-        let next_cursor = (identities.len() as i64 > limit).then(|| {
-            identities.truncate(limit as usize);
-            identities.last().map(|identity| encode_cursor(identity.created_at, &identity.id))
-        });
+        let (identities, next_cursor) =
+            paginate(state.db.identities_of_user(&caller.user.id, after, limit + 1).await?, limit, |identity| {
+                (identity.created_at, &identity.id)
+            });
         Ok(Json(IdentityPage {
             items: identities.into_iter().map(|identity| view(&state, identity)).collect(),
-            next_cursor: next_cursor.flatten(),
+            next_cursor,
         }))
     }
 

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::ApiTags;
 use super::account::NoContent;
 use super::auth::{AccountAuth, Need};
+use super::paging::{page_args, paginate};
 use super::problem::{ApiError, ApiResult};
 use super::views::*;
 use crate::apikeys;
@@ -17,30 +18,11 @@ use crate::store::{ApiKeyStore, Profile, SessionStore};
 
 pub struct MeApi;
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 100;
-
 #[derive(ApiResponse)]
 pub enum KeyCreated {
     #[oai(status = 201)]
     Created(Json<CreatedApiKey>),
 }
-
-fn page_args(limit: Option<u32>, cursor: Option<String>) -> ApiResult<(i64, Option<(i64, String)>)> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    let after = match cursor {
-        Some(cursor) => Some(
-            decode_cursor(&cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))?,
-        ),
-        None => None,
-    };
-    Ok((i64::from(limit), after))
-}
-
 fn patch(current: Option<String>, change: MaybeUndefined<String>) -> Option<String> {
     match change {
         MaybeUndefined::Undefined => current,
@@ -122,15 +104,11 @@ impl MeApi {
         let caller = auth.caller();
         caller.require(Need::Read)?;
         let (limit, after) = page_args(limit.0, cursor.0)?;
-        let mut sessions = state.db.sessions_for_user(&caller.user.id, after, limit + 1).await?;
-        let next_cursor = (sessions.len() as i64 > limit).then(|| {
-            sessions.truncate(limit as usize);
-            sessions.last().map(|s| encode_cursor(s.created_at, &s.id))
-        });
-        Ok(Json(SessionPage {
-            items: sessions.into_iter().map(Into::into).collect(),
-            next_cursor: next_cursor.flatten(),
-        }))
+        let (sessions, next_cursor) =
+            paginate(state.db.sessions_for_user(&caller.user.id, after, limit + 1).await?, limit, |s| {
+                (s.created_at, &s.id)
+            });
+        Ok(Json(SessionPage { items: sessions.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
     /// End one of my sessions
@@ -164,12 +142,11 @@ impl MeApi {
         let caller = auth.caller();
         caller.require(Need::Read)?;
         let (limit, after) = page_args(limit.0, cursor.0)?;
-        let mut keys = state.db.api_keys_for_user(&caller.user.id, after, limit + 1).await?;
-        let next_cursor = (keys.len() as i64 > limit).then(|| {
-            keys.truncate(limit as usize);
-            keys.last().map(|k| encode_cursor(k.created_at, &k.id))
-        });
-        Ok(Json(ApiKeyPage { items: keys.into_iter().map(Into::into).collect(), next_cursor: next_cursor.flatten() }))
+        let (keys, next_cursor) =
+            paginate(state.db.api_keys_for_user(&caller.user.id, after, limit + 1).await?, limit, |k| {
+                (k.created_at, &k.id)
+            });
+        Ok(Json(ApiKeyPage { items: keys.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
     /// Create an API key

@@ -12,6 +12,7 @@ mod docs;
 mod identities;
 mod internal;
 mod me;
+mod paging;
 mod permissions;
 pub mod problem;
 mod views;

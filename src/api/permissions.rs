@@ -13,8 +13,8 @@ use super::ApiTags;
 use super::account::NoContent;
 use super::admin_auth::{AdminAuth, AdminCaller, origin_of};
 use super::auth::{AccountAuth, Need};
+use super::paging::{page_cursor, page_limit, paginate};
 use super::problem::{ApiError, ApiResult};
-use super::views::{decode_cursor, encode_cursor};
 use crate::audit::{self, Event};
 use crate::permissions::snapshot::{self, Snapshot};
 use crate::permissions::{PermissionChange, PermissionError, PermissionRequest, organizations};
@@ -22,51 +22,6 @@ use crate::state::SharedState;
 use crate::store::{Member, Organization, OrganizationStore};
 
 pub struct PermissionsApi;
-
-const MAX_PAGE: u32 = 100;
-
-impl From<PermissionError> for ApiError {
-    fn from(error: PermissionError) -> Self {
-        match error {
-            PermissionError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            PermissionError::NotFound(message) => ApiError::not_found(message),
-            PermissionError::Conflict { code, message } => ApiError::conflict(code, message),
-            PermissionError::Unavailable => ApiError::unavailable(),
-            PermissionError::Internal(message) => ApiError::internal(&message),
-        }
-    }
-}
-
-fn page_limit(limit: Option<u32>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(50);
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(i64::from(limit))
-    } else {
-        Err(ApiError::bad_request("invalid_field", Some("limit"), format!("limit must be 1 to {MAX_PAGE}")))
-    }
-}
-
-fn page_cursor(cursor: Option<String>) -> ApiResult<Option<(i64, String)>> {
-    cursor
-        .map(|c| {
-            decode_cursor(&c).ok_or_else(|| ApiError::bad_request("invalid_field", Some("cursor"), "malformed cursor"))
-        })
-        .transpose()
-}
-
-/// Cuts a page fetched with `limit + 1` rows to `limit` and gives the cursor of its last row.
-fn paginate<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> (i64, &str)) -> (Vec<T>, Option<String>) {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        let next = rows.last().map(|row| {
-            let (at, id) = key(row);
-            encode_cursor(at, id)
-        });
-        (rows, next)
-    } else {
-        (rows, None)
-    }
-}
 
 async fn audit(
     state: &SharedState,
@@ -554,4 +509,16 @@ fn change_details(change: &PermissionChange) -> serde_json::Value {
         "changed": change.changed,
         "version": change.version,
     })
+}
+
+impl From<PermissionError> for ApiError {
+    fn from(error: PermissionError) -> Self {
+        match error {
+            PermissionError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
+            PermissionError::NotFound(message) => ApiError::not_found(message),
+            PermissionError::Conflict { code, message } => ApiError::conflict(code, message),
+            PermissionError::Unavailable => ApiError::unavailable(),
+            PermissionError::Internal(message) => ApiError::internal(&message),
+        }
+    }
 }
