@@ -26,10 +26,12 @@ pub struct IdentityView {
     /// The provider's configured name (e.g. `google`, `github`, `authentik`).
     pub provider: String,
     /// The provider's display name when it is a configured sign-in provider.
+    #[oai(nullable)]
     pub label: Option<String>,
     /// The user's subject at the provider.
     pub subject: String,
     /// The email the provider gave when the identity was linked.
+    #[oai(nullable)]
     pub email: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
@@ -39,6 +41,7 @@ pub struct IdentityView {
 pub struct IdentityPage {
     pub items: Vec<IdentityView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

@@ -132,6 +132,7 @@ pub struct UpsertedUser {
     pub sub: String,
     pub email: String,
     pub email_verified: bool,
+    #[oai(nullable)]
     pub name: Option<String>,
     pub role: String,
     pub status: String,
@@ -162,6 +163,7 @@ pub struct EnsuredAuthentikUser {
     /// Authentik's primary key of the user.
     pub pk: i64,
     /// Authentik's hashed user id.
+    #[oai(nullable)]
     pub uid: Option<String>,
     pub username: String,
     pub name: String,

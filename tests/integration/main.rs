@@ -19,6 +19,8 @@ mod openapi_doc;
 mod permissions;
 mod refresh_and_replay;
 mod scale_out;
+mod secrets_at_rest;
 mod storage;
+mod threats;
 mod token_errors;
 mod trusted_issuers;
