@@ -10,14 +10,13 @@ use serde_json::json;
 
 use super::ApiTags;
 use super::account::NoContent;
-use super::admin_auth::{AdminAuth, AdminCaller, origin_of};
+use super::admin_auth::AdminAuth;
 use super::paging::{page_cursor, page_limit, paginate};
 use super::problem::{ApiError, ApiResult};
 use super::views::UserView;
 use crate::admin::clients::{self as admin_clients, ClientSpec};
 use crate::admin::users::{self as admin_users, AdminError, UserUpdate};
 use crate::apiclients::{self, ApiClientError, NewApiClient};
-use crate::audit::{self, Event};
 use crate::state::SharedState;
 use crate::store::{ApiClient, AuditFilter, AuditStore, UserFilter, UserStore};
 
@@ -34,19 +33,6 @@ impl From<AdminError> for ApiError {
         }
     }
 }
-async fn audit(
-    state: &SharedState,
-    req: &Request,
-    caller: &AdminCaller,
-    action: &str,
-    target: (&str, &str),
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    let event = Event { actor: caller.audit_actor(), action, target: Some(target), details };
-    audit::record(state, &origin_of(state, req), event).await?;
-    Ok(())
-}
-
 #[derive(Object)]
 pub struct UserPage {
     pub items: Vec<UserView>,
@@ -413,7 +399,7 @@ impl AdminApi {
         let details = json!({ "role": body.role, "status": body.status, "email_verified": body.email_verified });
         let change = UserUpdate { role: body.role, status: body.status, email_verified: body.email_verified, name };
         let user = admin_users::update(&state, &id, change).await?;
-        audit(&state, req, &caller, "user.update", ("user", &user.id), details).await?;
+        caller.audit(&state, req, "user.update", ("user", &user.id), details).await?;
         Ok(Json(user.into()))
     }
 
@@ -431,7 +417,7 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let user = admin_users::soft_delete(&state, &id).await?;
-        audit(&state, req, &caller, "user.delete", ("user", &user.id), json!({})).await?;
+        caller.audit(&state, req, "user.delete", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
 
@@ -447,7 +433,7 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let user = admin_users::restore(&state, &id).await?;
-        audit(&state, req, &caller, "user.restore", ("user", &user.id), json!({})).await?;
+        caller.audit(&state, req, "user.restore", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
 
@@ -465,7 +451,7 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let user = admin_users::ban(&state, &id).await?;
-        audit(&state, req, &caller, "user.ban", ("user", &user.id), json!({})).await?;
+        caller.audit(&state, req, "user.ban", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
 
@@ -481,7 +467,7 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let user = admin_users::unban(&state, &id).await?;
-        audit(&state, req, &caller, "user.unban", ("user", &user.id), json!({})).await?;
+        caller.audit(&state, req, "user.unban", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
 
@@ -500,7 +486,7 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let pseudonym = admin_users::erase(&state, &id).await?;
-        audit(&state, req, &caller, "user.erase", ("user", &pseudonym), json!({})).await?;
+        caller.audit(&state, req, "user.erase", ("user", &pseudonym), json!({})).await?;
         Ok(Json(ErasedUser { id: id.0, pseudonym }))
     }
 
@@ -535,15 +521,9 @@ impl AdminApi {
         let caller = auth.caller();
         caller.require_write()?;
         let key = state.keys.rotate().await.map_err(|e| ApiError::internal(&e.to_string()))?;
-        audit(
-            &state,
-            req,
-            &caller,
-            "key.rotate",
-            ("signing_key", &key.kid),
-            json!({ "activates_at": key.activates_at }),
-        )
-        .await?;
+        caller
+            .audit(&state, req, "key.rotate", ("signing_key", &key.kid), json!({ "activates_at": key.activates_at }))
+            .await?;
         Ok(Json(RotatedKey { kid: key.kid, alg: key.alg, activates_at: key.activates_at }))
     }
 
@@ -617,7 +597,8 @@ impl AdminApi {
             rate_limit_per_minute: body.rate_limit_per_minute.unwrap_or(600),
         };
         let (client, secret) = apiclients::create(&state, new).await?;
-        audit(&state, req, &caller, "api_client.create", ("api_client", &client.id), json!({ "name": client.name }))
+        caller
+            .audit(&state, req, "api_client.create", ("api_client", &client.id), json!({ "name": client.name }))
             .await?;
         Ok(ApiClientCreated::Created(Json(CreatedApiClient { api_key: secret, client: client.into() })))
     }
@@ -670,15 +651,9 @@ impl AdminApi {
             rate_limit_per_minute: change.rate_limit_per_minute.unwrap_or(current.rate_limit_per_minute),
         };
         let client = apiclients::update(&state, current, new, change.status).await?;
-        audit(
-            &state,
-            req,
-            &caller,
-            "api_client.update",
-            ("api_client", &client.id),
-            json!({ "status": client.status }),
-        )
-        .await?;
+        caller
+            .audit(&state, req, "api_client.update", ("api_client", &client.id), json!({ "status": client.status }))
+            .await?;
         Ok(Json(client.into()))
     }
 
@@ -710,7 +685,7 @@ impl AdminApi {
         if !state.db.set_api_client_status(&id, "disabled", state.now()).await? {
             return Err(ApiError::not_found("no such API client"));
         }
-        audit(&state, req, &caller, "api_client.disable", ("api_client", &id), json!({})).await?;
+        caller.audit(&state, req, "api_client.disable", ("api_client", &id), json!({})).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -761,7 +736,7 @@ impl AdminApi {
             api_access: body.api_access,
         };
         let (client, secret) = admin_clients::register(&state, spec).await?;
-        audit(&state, req, &caller, "client.create", ("client", &client.id), admin_clients::describe(&client)).await?;
+        caller.audit(&state, req, "client.create", ("client", &client.id), admin_clients::describe(&client)).await?;
         Ok(ClientCreated::Created(Json(CreatedClient { client_secret: secret, client: client.into() })))
     }
 
@@ -823,7 +798,7 @@ impl AdminApi {
         };
         state.db.update_client(&updated, state.now()).await?;
         let client = existing_client(&state, &id).await?;
-        audit(&state, req, &caller, "client.update", ("client", &client.id), admin_clients::describe(&client)).await?;
+        caller.audit(&state, req, "client.update", ("client", &client.id), admin_clients::describe(&client)).await?;
         Ok(Json(client.into()))
     }
 
@@ -845,7 +820,7 @@ impl AdminApi {
         if !state.db.delete_client(&id).await? {
             return Err(ApiError::not_found("no such client"));
         }
-        audit(&state, req, &caller, "client.delete", ("client", &id), json!({})).await?;
+        caller.audit(&state, req, "client.delete", ("client", &id), json!({})).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -864,7 +839,7 @@ impl AdminApi {
         caller.require_write()?;
         let client = existing_client(&state, &id).await?;
         let secret = admin_clients::rotate_secret(&state, &client).await?;
-        audit(&state, req, &caller, "client.rotate_secret", ("client", &client.id), json!({})).await?;
+        caller.audit(&state, req, "client.rotate_secret", ("client", &client.id), json!({})).await?;
         Ok(Json(RotatedSecret { client_id: client.id, client_secret: secret }))
     }
 }

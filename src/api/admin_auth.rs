@@ -10,7 +10,7 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use super::auth::{Caller, Credential, caller_from_api_key, caller_from_token};
 use super::problem::ApiError;
 use crate::apiclients::{self, ApiClientError, RequestFacts};
-use crate::audit::{self, Actor, Event, Origin};
+use crate::audit::{self, Actor, Event};
 use crate::state::SharedState;
 use crate::store::{ApiClient, User};
 
@@ -40,8 +40,20 @@ impl AdminCaller {
     }
 }
 
-pub fn origin_of(state: &SharedState, req: &Request) -> Origin {
-    crate::http::origin(state, req)
+impl AdminCaller {
+    /// Records an admin mutation in the audit log, with the request's origin.
+    pub async fn audit(
+        &self,
+        state: &SharedState,
+        req: &Request,
+        action: &str,
+        target: (&str, &str),
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let event = Event { actor: self.audit_actor(), action, target: Some(target), details };
+        audit::record(state, &crate::http::origin(state, req), event).await?;
+        Ok(())
+    }
 }
 
 fn state_of(req: &Request) -> poem::Result<&SharedState> {
@@ -116,7 +128,7 @@ async fn api_client_checker(req: &Request, client_key: ApiKey) -> poem::Result<A
                 target: client_id.as_deref().map(|id| ("api_client", id)),
                 details: serde_json::json!({ "reason": reason }),
             };
-            if let Err(error) = audit::record(state, &origin_of(state, req), event).await {
+            if let Err(error) = audit::record(state, &crate::http::origin(state, req), event).await {
                 tracing::warn!(%error, "could not write the audit log");
             }
             Err(reject(api_client_unauthorized()))

@@ -9,7 +9,6 @@ use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use super::account::NoContent;
-use super::admin_auth::origin_of;
 use super::auth::{AccountAuth, Need};
 use super::paging::{page_args, paginate};
 use super::problem::{ApiError, ApiResult};
@@ -113,7 +112,7 @@ impl IdentitiesApi {
             target: Some(("user", &caller.user.id)),
             details: serde_json::json!({ "identity_id": id.0 }),
         };
-        audit::record(&state, &origin_of(&state, req), event).await?;
+        audit::record(&state, &crate::http::origin(&state, req), event).await?;
         Ok(NoContent::NoContent)
     }
 }

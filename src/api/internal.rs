@@ -10,7 +10,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use serde_json::json;
 
 use super::ApiTags;
-use super::admin_auth::origin_of;
 use super::permissions::{SnapshotResponse, snapshot_response};
 use super::problem::{ApiError, ApiResult, Problem};
 use crate::audit::{self, Actor, Event};
@@ -236,7 +235,7 @@ impl InternalApi {
                 target: Some(("user", &upserted.user.id)),
                 details: json!({ "provider": upserted.provider, "upstream_sub": request.sub }),
             };
-            audit::record(&state, &origin_of(&state, req), event).await?;
+            audit::record(&state, &crate::http::origin(&state, req), event).await?;
         }
         let user = upserted.user;
         Ok(Json(UpsertedUser {
@@ -313,7 +312,7 @@ impl InternalApi {
                 target: Some(("authentik_user", &pk)),
                 details: json!({ "username": user.username }),
             };
-            audit::record(&state, &origin_of(&state, req), event).await?;
+            audit::record(&state, &crate::http::origin(&state, req), event).await?;
         }
         Ok(EnsureAuthentikUserResponse::Ok(Json(EnsuredAuthentikUser {
             pk: user.pk,

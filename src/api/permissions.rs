@@ -11,30 +11,16 @@ use serde_json::json;
 
 use super::ApiTags;
 use super::account::NoContent;
-use super::admin_auth::{AdminAuth, AdminCaller, origin_of};
+use super::admin_auth::AdminAuth;
 use super::auth::{AccountAuth, Need};
 use super::paging::{page_cursor, page_limit, paginate};
 use super::problem::{ApiError, ApiResult};
-use crate::audit::{self, Event};
 use crate::permissions::snapshot::{self, Snapshot};
 use crate::permissions::{PermissionChange, PermissionError, PermissionRequest, organizations};
 use crate::state::SharedState;
 use crate::store::{Member, Organization, OrganizationStore};
 
 pub struct PermissionsApi;
-
-async fn audit(
-    state: &SharedState,
-    req: &Request,
-    caller: &AdminCaller,
-    action: &str,
-    target: (&str, &str),
-    details: serde_json::Value,
-) -> ApiResult<()> {
-    let event = Event { actor: caller.audit_actor(), action, target: Some(target), details };
-    audit::record(state, &origin_of(state, req), event).await?;
-    Ok(())
-}
 
 /// A permission of one user. Every name is 1 to 128 of `A-Z a-z 0-9 _ . : * -`.
 #[derive(Object)]
@@ -302,7 +288,7 @@ impl PermissionsApi {
         let caller = auth.caller();
         caller.require_write()?;
         let change = crate::permissions::grants::grant(&state, &body.0.into()).await?;
-        audit(&state, req, &caller, "permission.grant", ("user", &change.user.id), change_details(&change)).await?;
+        caller.audit(&state, req, "permission.grant", ("user", &change.user.id), change_details(&change)).await?;
         Ok(Json(change.into()))
     }
 
@@ -321,7 +307,7 @@ impl PermissionsApi {
         let caller = auth.caller();
         caller.require_write()?;
         let change = crate::permissions::grants::revoke(&state, &body.0.into()).await?;
-        audit(&state, req, &caller, "permission.revoke", ("user", &change.user.id), change_details(&change)).await?;
+        caller.audit(&state, req, "permission.revoke", ("user", &change.user.id), change_details(&change)).await?;
         Ok(Json(change.into()))
     }
 
@@ -376,7 +362,7 @@ impl PermissionsApi {
         caller.require_write()?;
         let organization = organizations::create(&state, &body.name, &body.slug).await?;
         let details = json!({ "name": organization.name, "slug": organization.slug });
-        audit(&state, req, &caller, "organization.create", ("organization", &organization.id), details).await?;
+        caller.audit(&state, req, "organization.create", ("organization", &organization.id), details).await?;
         Ok(OrganizationCreated::Created(Json(organization.into())))
     }
 
@@ -410,7 +396,7 @@ impl PermissionsApi {
         caller.require_write()?;
         let organization = organizations::update(&state, &id, body.name.as_deref(), body.slug.as_deref()).await?;
         let details = json!({ "name": body.name, "slug": body.slug });
-        audit(&state, req, &caller, "organization.update", ("organization", &organization.id), details).await?;
+        caller.audit(&state, req, "organization.update", ("organization", &organization.id), details).await?;
         Ok(Json(organization.into()))
     }
 
@@ -429,7 +415,7 @@ impl PermissionsApi {
         let caller = auth.caller();
         caller.require_write()?;
         organizations::delete(&state, &id).await?;
-        audit(&state, req, &caller, "organization.delete", ("organization", &id), json!({})).await?;
+        caller.audit(&state, req, "organization.delete", ("organization", &id), json!({})).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -473,7 +459,7 @@ impl PermissionsApi {
         caller.require_write()?;
         let changed = organizations::set_member(&state, &id, &user_id, &body.role).await?;
         let details = json!({ "organization_id": id.0, "role": body.role, "changed": changed });
-        audit(&state, req, &caller, "organization.member.set", ("user", &user_id), details).await?;
+        caller.audit(&state, req, "organization.member.set", ("user", &user_id), details).await?;
         Ok(Json(MembershipChange { changed, organization_id: id.0, user_id: user_id.0, role: Some(body.0.role) }))
     }
 
@@ -494,7 +480,7 @@ impl PermissionsApi {
         caller.require_write()?;
         let changed = organizations::remove_member(&state, &id, &user_id).await?;
         let details = json!({ "organization_id": id.0, "changed": changed });
-        audit(&state, req, &caller, "organization.member.remove", ("user", &user_id), details).await?;
+        caller.audit(&state, req, "organization.member.remove", ("user", &user_id), details).await?;
         Ok(Json(MembershipChange { changed, organization_id: id.0, user_id: user_id.0, role: None }))
     }
 }
