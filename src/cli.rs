@@ -105,7 +105,11 @@ struct CreateUserArgs {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Create a key that starts signing after the JWKS cache lifetime.
-    Rotate,
+    Rotate {
+        /// The algorithm's timeline to rotate: RS256 (default), ES256 or EdDSA.
+        #[arg(long, default_value = crate::keys::DEFAULT_ALG)]
+        alg: String,
+    },
     /// List keys and their state (pending, active, retired, expired).
     List,
     /// Import an RSA private key (PEM) with the same delayed activation.
@@ -260,8 +264,14 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
                 }
             };
             match command {
-                KeysCommand::Rotate => {
-                    let key = state.keys.rotate().await.map_err(failed)?;
+                KeysCommand::Rotate { alg } => {
+                    if !state.config.signing_algs.contains(&alg) {
+                        return Err(CliError::Invalid(format!(
+                            "--alg {alg}: not one of OXIDP_SIGNING_ALGS ({})",
+                            state.config.signing_algs.join(", ")
+                        )));
+                    }
+                    let key = state.keys.rotate_alg(&alg).await.map_err(failed)?;
                     audited("key.rotate", key.kid.clone()).await?;
                     Ok(Some(json!(key)))
                 }

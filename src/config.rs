@@ -68,6 +68,9 @@ pub struct Config {
     /// How often each instance reloads signing keys from the database.
     pub key_refresh_interval: i64,
     pub rsa_bits: u32,
+    /// Algorithms with a signing key: RS256 always (access tokens, and ID tokens by default);
+    /// ES256 and EdDSA for clients that ask for them (`id_token_signed_response_alg`).
+    pub signing_algs: Vec<String>,
     pub registration: Registration,
     pub password_login_api: Switch,
     pub internal_secret: Option<String>,
@@ -115,6 +118,7 @@ impl Default for Config {
             jwks_max_age: 300,
             key_refresh_interval: 30,
             rsa_bits: 2048,
+            signing_algs: crate::keys::SUPPORTED_ALGS.iter().map(|alg| alg.to_string()).collect(),
             registration: Registration::Open,
             password_login_api: Switch::On,
             internal_secret: None,
@@ -137,7 +141,7 @@ impl Default for Config {
 }
 
 /// Keys whose environment value is a list: comma or whitespace separated.
-const LIST_KEYS: [&str; 2] = ["trusted_proxies", "cors_origins"];
+const LIST_KEYS: [&str; 3] = ["trusted_proxies", "cors_origins", "signing_algs"];
 
 impl Config {
     /// Loads defaults, then the TOML file named by `OXIDP_CONFIG`, then `OXIDP_*` variables.
@@ -224,6 +228,16 @@ impl Config {
         }
         if !(2048..=8192).contains(&self.rsa_bits) || !self.rsa_bits.is_multiple_of(8) {
             return Err(ConfigError::new("OXIDP_RSA_BITS", "must be a multiple of 8 between 2048 and 8192"));
+        }
+        if let Some(unknown) = self.signing_algs.iter().find(|alg| !crate::keys::SUPPORTED_ALGS.contains(&alg.as_str()))
+        {
+            return Err(ConfigError::new(
+                "OXIDP_SIGNING_ALGS",
+                format!("{unknown} is not one of {}", crate::keys::SUPPORTED_ALGS.join(", ")),
+            ));
+        }
+        if !self.signing_algs.iter().any(|alg| alg == crate::keys::DEFAULT_ALG) {
+            return Err(ConfigError::new("OXIDP_SIGNING_ALGS", "must include RS256 (the default algorithm)"));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::new("OXIDP_MAX_BODY_BYTES", "must be at least 1024"));

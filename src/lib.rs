@@ -5,6 +5,7 @@ pub mod apiclients;
 pub mod apikeys;
 pub mod audit;
 pub mod authentik;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

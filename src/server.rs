@@ -23,6 +23,7 @@ pub async fn run(state: SharedState) -> Result<(), String> {
         println!("  oxidp client create --name 'My app' --redirect-uri http://127.0.0.1:3000/callback --public");
     }
     spawn_key_reload(state.clone());
+    crate::observability::spawn_upkeep(Duration::from_secs(5));
     crate::housekeeping::spawn(state.clone(), Duration::from_secs(300));
     crate::http::serve(state, bound, shutdown_signal()).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");

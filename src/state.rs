@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::crypto::{SecretError, ServerSecret};
 use crate::keys::{KeyError, KeyManager};
 use crate::kv::{Kv, MemoryKv, RedisKv};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, GrantStore, StoreError};
 
 pub struct AppState {
     pub config: Config,
@@ -31,6 +31,12 @@ pub struct AppState {
     pub trusted_issuers: crate::trusted_issuers::TrustedIssuers,
     /// Authentik's admin API, when configured (`OXIDP_AUTHENTIK__*`).
     pub authentik: Option<crate::authentik::AuthentikClient>,
+    /// Clients read on every token request; see `crate::oauth::clients`.
+    pub client_cache: crate::cache::StampedCache<crate::store::Client>,
+    /// Set on a single instance (no Redis); see `crate::oauth::revoked`.
+    pub revoked_client_tokens: Option<crate::oauth::revoked::RevokedClientTokens>,
+    /// Access tokens already verified; see `crate::cache::VerifiedTokens`.
+    pub verified_tokens: crate::cache::VerifiedTokens<crate::oauth::access_token::ValidatedAccessToken>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -63,6 +69,7 @@ impl AppState {
             secret.clone(),
             clock.clone(),
             config.rsa_bits,
+            config.signing_algs.clone(),
             config.jwks_max_age + config.key_refresh_interval,
             config.access_token_ttl.max(config.id_token_ttl),
         );
@@ -74,6 +81,12 @@ impl AppState {
                     .map_err(|e| StartError::Redis(e.to_string()))?,
             )),
             None => Kv::Memory(MemoryKv::new(clock.clone())),
+        };
+        let revoked_client_tokens = match &kv {
+            Kv::Memory(_) => {
+                Some(crate::oauth::revoked::RevokedClientTokens::new(db.revoked_client_tokens(clock.now()).await?))
+            }
+            Kv::Redis(_) => None,
         };
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
@@ -99,6 +112,9 @@ impl AppState {
             federation,
             trusted_issuers,
             authentik,
+            client_cache: crate::cache::StampedCache::new(crate::oauth::clients::STAMP_KEY, 4096),
+            revoked_client_tokens,
+            verified_tokens: crate::cache::VerifiedTokens::new(16_384),
         });
         crate::oauth::first_party::ensure_api_client(&state).await?;
         Ok(state)

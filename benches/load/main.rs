@@ -12,6 +12,7 @@
 
 mod http;
 mod report;
+mod signing;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -44,6 +45,13 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Print a free loopback TCP port.
     FreePort,
+    /// Sign and verify rates of oxidp's key manager, one thread, per algorithm (JSON to --json).
+    SignRates {
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -124,6 +132,19 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        Some(Command::SignRates { seconds, json }) => {
+            let written = signing::run(seconds).and_then(|rates| match json {
+                Some(path) => std::fs::write(&path, rates.to_string()).map_err(|e| format!("{}: {e}", path.display())),
+                None => Ok(()),
+            });
+            match written {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("sign-rates: {error}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         None if cli.run.base.is_none() => {
             println!("load: no --base given, nothing to do (scripts/bench/run.sh runs the benchmark)");
             std::process::ExitCode::SUCCESS

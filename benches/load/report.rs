@@ -30,6 +30,14 @@ pub struct ReportArgs {
     /// `openssl speed rsa2048` single-core RSA-2048 signs per second, measured in the same run.
     #[arg(long)]
     rsa_sign: Option<f64>,
+    /// `load sign-rates --json` output: oxidp's one-thread sign/verify rates per algorithm.
+    #[arg(long)]
+    signing: Option<PathBuf>,
+    /// `openssl speed -multi 1` sign/s for ecdsap256 and ed25519, same run.
+    #[arg(long)]
+    openssl_es256: Option<f64>,
+    #[arg(long)]
+    openssl_eddsa: Option<f64>,
     /// One line describing the machine.
     #[arg(long, default_value = "")]
     machine: String,
@@ -413,6 +421,9 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
         );
         misses.extend(miss);
     }
+    if let Some(path) = &args.signing {
+        body.push_str(&signing_table(path, args)?);
+    }
     if misses.is_empty() {
         body.push_str("All targets met.\n");
     } else {
@@ -450,4 +461,38 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
     }
     println!("\n{body}");
     Ok(())
+}
+
+/// Signing rates per algorithm: oxidp's key manager on one thread beside `openssl speed` on one core.
+fn signing_table(path: &PathBuf, args: &ReportArgs) -> Result<String, String> {
+    let run = Run::load(path)?;
+    let mut text = String::from(
+        "Signing algorithms (`load sign-rates`: oxidp's key manager signing a typical access token on one thread, \
+         beside `openssl speed -multi 1` for the same algorithm):\n\n\
+         | alg | oxidp sign/s | oxidp verify/s | openssl sign/s | oxidp / openssl | token bytes |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    let empty = Vec::new();
+    for rate in run.data["algorithms"].as_array().unwrap_or(&empty) {
+        let alg = rate["alg"].as_str().unwrap_or("?");
+        let sign = rate["sign_per_s"].as_f64();
+        let limit = match alg {
+            "RS256" => args.rsa_sign,
+            "ES256" => args.openssl_es256,
+            "EdDSA" => args.openssl_eddsa,
+            _ => None,
+        };
+        let number = |value: Option<f64>| value.map_or("—".to_string(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            text,
+            "| {alg} | {} | {} | {} | {} | {} |",
+            number(sign),
+            number(rate["verify_per_s"].as_f64()),
+            number(limit),
+            fmt_ratio(sign.zip(limit).map(|(a, b)| a / b)),
+            number(rate["token_bytes"].as_f64()),
+        );
+    }
+    text.push('\n');
+    Ok(text)
 }

@@ -111,7 +111,8 @@ start_oxidp() { # LABEL DATABASE_URL
   LABELS+=("$label")
   BASE[$label]=http://127.0.0.1:$port
   PID_OF[$label]=$pid
-  ARGS_OF[$label]="--label oxidp-$label --client-id $client_id --client-secret $client_secret --resource $RESOURCE"
+  # `=` keeps a secret that starts with "-" (base64url) from reading as an option.
+  ARGS_OF[$label]="--label oxidp-$label --client-id=$client_id --client-secret=$client_secret --resource $RESOURCE"
 }
 
 start_peer() {
@@ -133,6 +134,11 @@ start_peer() {
 
 rsa_sign() { # single-core RSA-2048 signs per second
   openssl speed -seconds 3 -multi 1 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $6 }' | tail -n 1
+}
+
+ec_ed_sign() { # single-core ECDSA P-256 and Ed25519 signs per second: "ES256 EDDSA"
+  openssl speed -seconds 2 -multi 1 ecdsap256 ed25519 2>/dev/null \
+    | awk '/\(nistp256\)/ { es = $(NF-1) } /\(Ed25519\)/ { ed = $(NF-1) } END { print es, ed }'
 }
 
 RSA1="" RSA2=""
@@ -209,6 +215,15 @@ if [ "$OPENSSL" = 1 ]; then
   RSA2=$(rsa_sign); echo "sign/s: $RSA2"
 fi
 
+SIGNING=""
+if [ -z "$PROFILE" ] && [ "$SMOKE" != 1 ]; then
+  say "signing algorithms (oxidp key manager, one thread; openssl speed ecdsap256 ed25519)"
+  "$LOAD" sign-rates --seconds 2 --json "$WORK/signing.json" && SIGNING="$WORK/signing.json"
+  if [ "$OPENSSL" = 1 ]; then
+    read -r ES_LIMIT ED_LIMIT < <(ec_ed_sign); echo "openssl sign/s: ES256 ${ES_LIMIT:-–}, EdDSA ${ED_LIMIT:-–}"
+  fi
+fi
+
 mkdir -p target/bench
 cp "$WORK"/*.json target/bench/ 2>/dev/null || true
 
@@ -238,6 +253,9 @@ for scenario in "${SCENARIOS[@]}"; do
   [ -f "$WORK/peer-$scenario.json" ] && REPORT+=(--peer "$WORK/peer-$scenario.json")
 done
 [ -n "$RSA" ] && REPORT+=(--rsa-sign "$RSA")
+[ -n "$SIGNING" ] && REPORT+=(--signing "$SIGNING")
+[ -n "${ES_LIMIT:-}" ] && REPORT+=(--openssl-es256 "$ES_LIMIT")
+[ -n "${ED_LIMIT:-}" ] && REPORT+=(--openssl-eddsa "$ED_LIMIT")
 say "report (openssl sign/s: before ${RSA1:-–}, after ${RSA2:-–})"
 mkdir -p docs
 "$LOAD" "${REPORT[@]}"

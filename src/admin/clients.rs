@@ -42,6 +42,9 @@ pub struct CreateClientArgs {
     /// Allows an old confidential client to omit PKCE.
     #[arg(long)]
     pub pkce_exempt: bool,
+    /// The JWS algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
+    #[arg(long = "id-token-alg")]
+    pub id_token_alg: Option<String>,
 }
 
 /// Everything an operator decides about a client.
@@ -60,6 +63,8 @@ pub struct ClientSpec {
     pub pkce_exempt: bool,
     /// May request `account`/`admin` without being first-party.
     pub api_access: bool,
+    /// `id_token_signed_response_alg`; `None` is RS256.
+    pub id_token_alg: Option<String>,
 }
 
 impl ClientSpec {
@@ -77,6 +82,7 @@ impl ClientSpec {
             resource_server: client.resource_server,
             pkce_exempt: client.pkce_exempt,
             api_access: client.api_access,
+            id_token_alg: client.id_token_alg.clone(),
         }
     }
 
@@ -95,10 +101,20 @@ impl ClientSpec {
             resource_server: args.resource_server,
             pkce_exempt: args.pkce_exempt,
             api_access: false,
+            id_token_alg: args.id_token_alg.clone(),
         })
     }
 
-    pub fn validate(&self) -> Result<(), FieldError> {
+    /// Checks the spec; `signing_algs` are the algorithms this deployment holds keys for.
+    pub fn validate(&self, signing_algs: &[String]) -> Result<(), FieldError> {
+        if let Some(alg) = &self.id_token_alg
+            && !signing_algs.contains(alg)
+        {
+            return Err(field(
+                "id_token_signed_response_alg",
+                format!("'{alg}' is not offered here (offered: {})", signing_algs.join(", ")),
+            ));
+        }
         if self.name.trim().is_empty() || self.name.chars().count() > 100 {
             return Err(field("name", "must be 1 to 100 characters"));
         }
@@ -163,6 +179,7 @@ impl ClientSpec {
             resource_server: self.resource_server,
             pkce_exempt: self.pkce_exempt,
             api_access: self.api_access,
+            id_token_alg: self.id_token_alg,
         }
     }
 }
@@ -188,18 +205,20 @@ fn flag(field: &str) -> &'static str {
         "audiences" => "--audience",
         "resources" => "--resource",
         "pkce_exempt" => "--pkce-exempt",
+        "id_token_signed_response_alg" => "--id-token-alg",
         _ => "--name",
     }
 }
 
 /// Registers a client; the secret of a confidential client is returned (once).
 pub async fn register(state: &AppState, spec: ClientSpec) -> Result<(Client, Option<String>), RegisterError> {
-    spec.validate().map_err(RegisterError::Invalid)?;
+    spec.validate(&state.config.signing_algs).map_err(RegisterError::Invalid)?;
     let client_id = random_token(18);
     let secret = (!spec.public).then(|| random_token(32));
     let new = spec
         .into_new_client(client_id.clone(), secret.as_ref().map(|s| state.secret.keyed_hash(SECRET_HASH_PURPOSE, s)));
     state.db.create_client(new, state.now()).await.map_err(RegisterError::Store)?;
+    crate::oauth::clients::changed(state).await.map_err(RegisterError::Store)?;
     let client = state
         .db
         .client_by_id(&client_id)
@@ -220,6 +239,7 @@ pub async fn rotate_secret(state: &AppState, client: &Client) -> Result<String, 
         .set_client_secret_hash(&client.id, &state.secret.keyed_hash(SECRET_HASH_PURPOSE, &secret), state.now())
         .await
         .map_err(RegisterError::Store)?;
+    crate::oauth::clients::changed(state).await.map_err(RegisterError::Store)?;
     Ok(secret)
 }
 

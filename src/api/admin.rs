@@ -207,6 +207,8 @@ pub struct ClientView {
     pub resource_server: bool,
     pub pkce_exempt: bool,
     pub api_access: bool,
+    /// The JWS algorithm of this client's ID tokens.
+    pub id_token_signed_response_alg: String,
     pub created_at: i64,
 }
 
@@ -226,6 +228,7 @@ impl From<crate::store::Client> for ClientView {
             resource_server: c.resource_server,
             pkce_exempt: c.pkce_exempt,
             api_access: c.api_access,
+            id_token_signed_response_alg: c.id_token_alg.unwrap_or_else(|| crate::keys::DEFAULT_ALG.to_string()),
             created_at: c.created_at,
         }
     }
@@ -267,6 +270,8 @@ pub struct CreateClientRequest {
     /// Allows `account`/`admin` scopes for a client that is not first-party.
     #[oai(default)]
     pub api_access: bool,
+    /// `RS256` (default), `ES256` or `EdDSA`: what the discovery document offers.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Fields to change; absent fields stay. Whether a client is public cannot change.
@@ -285,6 +290,7 @@ pub struct ClientPatch {
     pub resource_server: Option<bool>,
     pub pkce_exempt: Option<bool>,
     pub api_access: Option<bool>,
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Object)]
@@ -510,17 +516,23 @@ impl AdminApi {
     /// Rotate the signing key
     ///
     /// The new key is published in the JWKS at once and signs only after the JWKS cache lifetime
-    /// plus the instances' reload interval.
+    /// plus the instances' reload interval. Each algorithm (`alg`, default RS256) rotates on its own.
     #[oai(path = "/keys/rotate", method = "post")]
     async fn rotate_key(
         &self,
         req: &Request,
         state: Data<&SharedState>,
         auth: AdminAuth,
+        alg: Query<Option<String>>,
     ) -> ApiResult<Json<RotatedKey>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let key = state.keys.rotate().await.map_err(|e| ApiError::internal(&e.to_string()))?;
+        let alg = alg.0.unwrap_or_else(|| crate::keys::DEFAULT_ALG.to_string());
+        if !state.config.signing_algs.contains(&alg) {
+            let offered = state.config.signing_algs.join(", ");
+            return Err(ApiError::bad_request("invalid_field", Some("alg"), format!("one of {offered}")));
+        }
+        let key = state.keys.rotate_alg(&alg).await.map_err(|e| ApiError::internal(&e.to_string()))?;
         caller
             .audit(&state, req, "key.rotate", ("signing_key", &key.kid), json!({ "activates_at": key.activates_at }))
             .await?;
@@ -734,6 +746,7 @@ impl AdminApi {
             resource_server: body.resource_server,
             pkce_exempt: body.pkce_exempt,
             api_access: body.api_access,
+            id_token_alg: body.id_token_signed_response_alg,
         };
         let (client, secret) = admin_clients::register(&state, spec).await?;
         caller.audit(&state, req, "client.create", ("client", &client.id), admin_clients::describe(&client)).await?;
@@ -779,7 +792,9 @@ impl AdminApi {
         spec.resource_server = change.resource_server.unwrap_or(spec.resource_server);
         spec.pkce_exempt = change.pkce_exempt.unwrap_or(spec.pkce_exempt);
         spec.api_access = change.api_access.unwrap_or(spec.api_access);
-        spec.validate().map_err(|e| ApiError::bad_request("invalid_field", Some(e.field), e.message))?;
+        spec.id_token_alg = change.id_token_signed_response_alg.or(spec.id_token_alg);
+        spec.validate(&state.config.signing_algs)
+            .map_err(|e| ApiError::bad_request("invalid_field", Some(e.field), e.message))?;
         let updated = NewClient {
             id: current.id.clone(),
             name: spec.name.trim().to_string(),
@@ -795,8 +810,10 @@ impl AdminApi {
             resource_server: spec.resource_server,
             pkce_exempt: spec.pkce_exempt,
             api_access: spec.api_access,
+            id_token_alg: spec.id_token_alg,
         };
         state.db.update_client(&updated, state.now()).await?;
+        crate::oauth::clients::changed(&state).await?;
         let client = existing_client(&state, &id).await?;
         caller.audit(&state, req, "client.update", ("client", &client.id), admin_clients::describe(&client)).await?;
         Ok(Json(client.into()))
@@ -820,6 +837,7 @@ impl AdminApi {
         if !state.db.delete_client(&id).await? {
             return Err(ApiError::not_found("no such client"));
         }
+        crate::oauth::clients::changed(&state).await?;
         caller.audit(&state, req, "client.delete", ("client", &id), json!({})).await?;
         Ok(NoContent::NoContent)
     }

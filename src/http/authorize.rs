@@ -14,7 +14,6 @@ use crate::login::{self, LoginError};
 use crate::oauth::authorize::{self, AuthorizeError, Outcome, Pending};
 use crate::session::{self, ActiveSession};
 use crate::state::SharedState;
-use crate::store::ClientStore;
 
 const LOGIN_FORM: &str = "login";
 const CONSENT_FORM: &str = "consent";
@@ -90,7 +89,7 @@ async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -
 
 async fn client_name(state: &SharedState, pending: Option<&Pending>) -> Option<String> {
     let pending = pending?;
-    state.db.client_by_id(&pending.request.client_id).await.ok().flatten().map(|client| client.name)
+    crate::oauth::clients::find(state, &pending.request.client_id).await.ok().flatten().map(|client| client.name)
 }
 
 struct LoginForm<'a> {

@@ -23,5 +23,5 @@ pub fn oauth_metadata(Data(state): Data<&SharedState>) -> Response {
 
 #[handler]
 pub fn jwks(Data(state): Data<&SharedState>) -> Response {
-    json(state.keys.jwks().to_string(), state.config.jwks_max_age)
+    json(state.keys.jwks_json(), state.config.jwks_max_age)
 }

@@ -10,8 +10,10 @@ use std::sync::{Arc, RwLock};
 
 use josekit::jwk::Jwk;
 use josekit::jwk::KeyPair;
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
-use josekit::jws::{JwsSigner, JwsVerifier, RS256};
+use josekit::jws::{ES256, EdDSA, JwsSigner, JwsVerifier, RS256};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -20,6 +22,11 @@ use crate::crypto::{ServerSecret, b64url};
 use crate::store::{Db, SigningKeyRecord, SigningKeyStore, StoreError};
 
 pub use jwk::thumbprint;
+
+/// RS256 signs access tokens and, unless a client asks otherwise, ID tokens.
+pub const DEFAULT_ALG: &str = "RS256";
+/// JWS algorithms oxidp can hold keys for: RSA-2048+ PKCS#1 v1.5, ECDSA P-256, Ed25519.
+pub const SUPPORTED_ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -61,14 +68,16 @@ struct KeySet {
 }
 
 impl KeySet {
-    /// The newest key whose activation time has come.
-    fn signing_index(&self, now: i64) -> Option<usize> {
-        self.keys.iter().rposition(|key| key.activates_at <= now)
+    /// The newest key of `alg` whose activation time has come. Each algorithm has its own
+    /// timeline: a new ES256 key supersedes the previous ES256 key, never an RS256 one.
+    fn signing_index(&self, alg: &str, now: i64) -> Option<usize> {
+        self.keys.iter().rposition(|key| key.alg == alg && key.activates_at <= now)
     }
 
-    /// When the key at `index` stopped signing: its successor's activation.
+    /// When the key at `index` stopped signing: its successor's (same algorithm) activation.
     fn superseded_at(&self, index: usize, now: i64) -> Option<i64> {
-        self.keys[index + 1..].iter().map(|key| key.activates_at).find(|&at| at <= now)
+        let alg = &self.keys[index].alg;
+        self.keys[index + 1..].iter().filter(|key| &key.alg == alg).map(|key| key.activates_at).find(|&at| at <= now)
     }
 }
 
@@ -95,11 +104,21 @@ pub struct KeyManager {
     secret: ServerSecret,
     clock: SharedClock,
     rsa_bits: u32,
+    /// Algorithms that get a key at bootstrap (RS256 first).
+    algs: Vec<String>,
     /// Seconds between creating a key and letting it sign.
     activation_delay: i64,
     /// The longest lifetime of a signed token: how long a superseded key stays published.
     max_token_ttl: i64,
     set: RwLock<Arc<KeySet>>,
+    /// The serialised JWKS and what it was made from: it changes only at rotation boundaries.
+    jwks_cache: RwLock<Option<JwksCache>>,
+}
+
+struct JwksCache {
+    set: Arc<KeySet>,
+    published: Vec<usize>,
+    body: String,
 }
 
 impl KeyManager {
@@ -108,18 +127,34 @@ impl KeyManager {
         secret: ServerSecret,
         clock: SharedClock,
         rsa_bits: u32,
+        algs: Vec<String>,
         activation_delay: i64,
         max_token_ttl: i64,
     ) -> Self {
-        Self { db, secret, clock, rsa_bits, activation_delay, max_token_ttl, set: RwLock::new(Arc::default()) }
+        Self {
+            db,
+            secret,
+            clock,
+            rsa_bits,
+            algs,
+            activation_delay,
+            max_token_ttl,
+            set: RwLock::new(Arc::default()),
+            jwks_cache: RwLock::new(None),
+        }
     }
 
-    /// Creates the first key when there is none (under a database lock), then loads all keys.
+    /// Creates the first key of each configured algorithm that has none (under a database
+    /// lock, so instances starting together create one each), then loads all keys.
     pub async fn bootstrap(&self) -> Result<(), KeyError> {
-        if self.db.signing_keys().await?.is_empty() {
-            let record = self.generate_record(self.clock.now(), 0)?;
+        let existing = self.db.signing_keys().await?;
+        for alg in &self.algs {
+            if existing.iter().any(|record| &record.alg == alg) {
+                continue;
+            }
+            let record = self.generate_record(alg, self.clock.now(), 0)?;
             if self.db.insert_first_signing_key(&record).await? {
-                tracing::info!(kid = %record.kid, "created the first signing key");
+                tracing::info!(kid = %record.kid, alg = %record.alg, "created the first signing key");
             }
         }
         self.reload().await
@@ -146,9 +181,14 @@ impl KeyManager {
         Ok(())
     }
 
-    /// Generates a key that starts signing after the activation delay.
+    /// Generates an RS256 key that starts signing after the activation delay.
     pub async fn rotate(&self) -> Result<NewKey, KeyError> {
-        let record = self.generate_record(self.clock.now(), self.activation_delay)?;
+        self.rotate_alg(DEFAULT_ALG).await
+    }
+
+    /// Generates a key of `alg` that starts signing after the activation delay.
+    pub async fn rotate_alg(&self, alg: &str) -> Result<NewKey, KeyError> {
+        let record = self.generate_record(alg, self.clock.now(), self.activation_delay)?;
         self.db.insert_signing_key(&record).await?;
         self.reload().await?;
         Ok(NewKey { kid: record.kid, alg: record.alg, activates_at: record.activates_at })
@@ -161,7 +201,7 @@ impl KeyManager {
             return Err(KeyError::Material("RSA keys must have at least 2048 bits".into()));
         }
         let now = self.clock.now();
-        let record = self.record_from_pair(&pair, now, now + self.activation_delay, "imported")?;
+        let record = self.record_from_pair(&pair, DEFAULT_ALG, now, now + self.activation_delay, "imported")?;
         self.db.insert_signing_key(&record).await?;
         self.reload().await?;
         Ok(NewKey { kid: record.kid, alg: record.alg, activates_at: record.activates_at })
@@ -170,12 +210,14 @@ impl KeyManager {
     pub async fn list(&self) -> Result<Vec<KeyInfo>, KeyError> {
         let records = self.db.signing_keys().await?;
         let now = self.clock.now();
-        let active_index = records.iter().rposition(|record| record.activates_at <= now);
         Ok(records
             .iter()
             .enumerate()
             .map(|(index, record)| {
-                let superseded_at = records[index + 1..].iter().map(|r| r.activates_at).find(|&at| at <= now);
+                let same_alg = |r: &&SigningKeyRecord| r.alg == record.alg;
+                let active_index = records.iter().rposition(|r| r.alg == record.alg && r.activates_at <= now);
+                let superseded_at =
+                    records[index + 1..].iter().filter(same_alg).map(|r| r.activates_at).find(|&at| at <= now);
                 let status = match (active_index, superseded_at) {
                     _ if record.activates_at > now => "pending",
                     (Some(active), _) if active == index => "active",
@@ -193,10 +235,16 @@ impl KeyManager {
             .collect())
     }
 
-    /// Signs `claims` as a compact JWS with the active key and the given `typ`.
+    /// Signs `claims` as a compact JWS with the active RS256 key and the given `typ`.
     pub fn sign(&self, typ: &str, claims: &Map<String, Value>) -> Result<String, KeyError> {
+        self.sign_with(DEFAULT_ALG, typ, claims)
+    }
+
+    /// Signs with the active key of `alg`.
+    pub fn sign_with(&self, alg: &str, typ: &str, claims: &Map<String, Value>) -> Result<String, KeyError> {
         let set = self.snapshot();
-        let key = set.signing_index(self.clock.now()).map(|index| &set.keys[index]).ok_or(KeyError::NoActiveKey)?;
+        let key =
+            set.signing_index(alg, self.clock.now()).map(|index| &set.keys[index]).ok_or(KeyError::NoActiveKey)?;
         let header = serde_json::json!({ "alg": key.alg, "typ": typ, "kid": key.kid });
         let mut message = b64url(header.to_string());
         message.push('.');
@@ -207,10 +255,9 @@ impl KeyManager {
         Ok(message)
     }
 
-    /// The algorithm of the key that signs now.
-    pub fn signing_alg(&self) -> Option<String> {
-        let set = self.snapshot();
-        set.signing_index(self.clock.now()).map(|index| set.keys[index].alg.clone())
+    /// Whether a key of `alg` signs now.
+    pub fn can_sign(&self, alg: &str) -> bool {
+        self.snapshot().signing_index(alg, self.clock.now()).is_some()
     }
 
     /// Verifies the signature with a published key and returns the header and claims.
@@ -243,8 +290,25 @@ impl KeyManager {
         serde_json::json!({ "keys": keys })
     }
 
+    /// [`Self::jwks`] serialised, reused until the key set or the published subset changes.
+    pub fn jwks_json(&self) -> String {
+        let set = self.snapshot();
+        let published = self.published_indices(&set, self.clock.now());
+        if let Some(cache) = self.jwks_cache.read().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref()
+            && Arc::ptr_eq(&cache.set, &set)
+            && cache.published == published
+        {
+            return cache.body.clone();
+        }
+        let keys: Vec<&Value> = published.iter().map(|&index| &set.keys[index].public_jwk).collect();
+        let body = serde_json::json!({ "keys": keys }).to_string();
+        *self.jwks_cache.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(JwksCache { set, published, body: body.clone() });
+        body
+    }
+
     pub fn has_active_key(&self) -> bool {
-        self.snapshot().signing_index(self.clock.now()).is_some()
+        self.can_sign(DEFAULT_ALG)
     }
 
     fn published_indices(&self, set: &KeySet, now: i64) -> Vec<usize> {
@@ -260,14 +324,21 @@ impl KeyManager {
         self.set.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
-    fn generate_record(&self, now: i64, delay: i64) -> Result<SigningKeyRecord, KeyError> {
-        let pair = RsaKeyPair::generate(self.rsa_bits)?;
-        self.record_from_pair(&pair, now, now + delay, "generated")
+    fn generate_record(&self, alg: &str, now: i64, delay: i64) -> Result<SigningKeyRecord, KeyError> {
+        match alg {
+            "RS256" => self.record_from_pair(&RsaKeyPair::generate(self.rsa_bits)?, alg, now, now + delay, "generated"),
+            "ES256" => self.record_from_pair(&EcKeyPair::generate(EcCurve::P256)?, alg, now, now + delay, "generated"),
+            "EdDSA" => {
+                self.record_from_pair(&EdKeyPair::generate(EdCurve::Ed25519)?, alg, now, now + delay, "generated")
+            }
+            other => Err(KeyError::Material(format!("unsupported algorithm {other}"))),
+        }
     }
 
     fn record_from_pair(
         &self,
-        pair: &RsaKeyPair,
+        pair: &dyn KeyPair,
+        alg: &str,
         now: i64,
         activates_at: i64,
         source: &str,
@@ -276,11 +347,11 @@ impl KeyManager {
         let kid =
             thumbprint(&public).ok_or_else(|| KeyError::Material("cannot compute the key's thumbprint".into()))?;
         public.set_key_id(kid.clone());
-        public.set_algorithm("RS256");
+        public.set_algorithm(alg);
         public.set_key_use("sig");
         Ok(SigningKeyRecord {
             kid,
-            alg: "RS256".into(),
+            alg: alg.into(),
             private_key_enc: self.secret.encrypt(&pair.to_pem_private_key()),
             public_jwk: serde_json::to_string(public.as_ref()).map_err(|e| KeyError::Material(e.to_string()))?,
             source: source.into(),
@@ -291,11 +362,11 @@ impl KeyManager {
 
     fn load(&self, record: &SigningKeyRecord) -> Result<LoadedKey, KeyError> {
         let pem = self.secret.decrypt(&record.private_key_enc).map_err(|e| KeyError::Material(e.to_string()))?;
+        let public = Jwk::from_bytes(record.public_jwk.as_bytes())?;
         let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match record.alg.as_str() {
-            "RS256" => {
-                let public = Jwk::from_bytes(record.public_jwk.as_bytes())?;
-                (Box::new(RS256.signer_from_pem(&pem)?), Box::new(RS256.verifier_from_jwk(&public)?))
-            }
+            "RS256" => (Box::new(RS256.signer_from_pem(&pem)?), Box::new(RS256.verifier_from_jwk(&public)?)),
+            "ES256" => (Box::new(ES256.signer_from_pem(&pem)?), Box::new(ES256.verifier_from_jwk(&public)?)),
+            "EdDSA" => (Box::new(EdDSA.signer_from_pem(&pem)?), Box::new(EdDSA.verifier_from_jwk(&public)?)),
             other => return Err(KeyError::Material(format!("unsupported algorithm {other}"))),
         };
         Ok(LoadedKey {

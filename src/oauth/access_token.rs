@@ -101,11 +101,29 @@ impl ValidatedAccessToken {
 
 /// Why validation failed, for logs only; every case is `invalid_token` on the wire.
 pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessToken, OAuthError> {
-    let mut parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
-    if parsed.expires_at <= state.now() {
-        return Err(OAuthError::invalid_token("the access token has expired"));
+    let now = state.now();
+    let mut parsed = match state.verified_tokens.get(token, now) {
+        Some(verified) => verified,
+        None => {
+            let parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
+            if parsed.expires_at <= now {
+                return Err(OAuthError::invalid_token("the access token has expired"));
+            }
+            state.verified_tokens.insert(token, parsed.expires_at, parsed.clone(), now);
+            parsed
+        }
+    };
+    // A token of a client that has since been deleted is worthless.
+    if super::clients::find(state, &parsed.client_id).await?.is_none() {
+        return Err(OAuthError::invalid_token("the client is no longer registered"));
     }
-    if let Some(server_state) = state.db.access_token_state(&parsed.jti).await? {
+    if parsed.is_client_token()
+        && let Some(revoked) = &state.revoked_client_tokens
+    {
+        if revoked.contains(&parsed.jti) {
+            return Err(OAuthError::invalid_token("the access token has been revoked"));
+        }
+    } else if let Some(server_state) = state.db.access_token_state(&parsed.jti).await? {
         if server_state.is_revoked() {
             return Err(OAuthError::invalid_token("the access token has been revoked"));
         }

@@ -4,7 +4,7 @@
 use super::OAuthError;
 use super::params::Params;
 use crate::state::AppState;
-use crate::store::{Client, ClientStore};
+use crate::store::Client;
 
 pub const SECRET_HASH_PURPOSE: &str = "client-secret";
 
@@ -35,7 +35,7 @@ pub async fn authenticate(
     if failures >= state.config.client_auth_failure_limit {
         return Err(OAuthError::RateLimited { retry_after: retry_after.max(1) });
     }
-    let client = state.db.client_by_id(client_id).await?;
+    let client = super::clients::find(state, client_id).await?;
     let authenticated = match (&client, secret) {
         (Some(client), Some(secret)) => client
             .secret_hash

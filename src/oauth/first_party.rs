@@ -15,15 +15,16 @@ pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
     let client = api_client_registration(state);
     match state.db.client_by_id(API_CLIENT_ID).await? {
         Some(existing) if existing.redirect_uris == client.redirect_uris && existing.audiences == client.audiences => {
-            Ok(())
+            return Ok(());
         }
-        Some(_) => state.db.update_client(&client, state.now()).await.map(|_| ()),
+        Some(_) => state.db.update_client(&client, state.now()).await.map(|_| ())?,
         None => match state.db.create_client(client, state.now()).await {
             // Another instance registered it at the same moment.
-            Err(crate::store::StoreError::Conflict) => Ok(()),
-            other => other,
+            Err(crate::store::StoreError::Conflict) => (),
+            other => other?,
         },
     }
+    super::clients::changed(state).await
 }
 
 fn api_client_registration(state: &AppState) -> NewClient {
@@ -45,15 +46,14 @@ fn api_client_registration(state: &AppState) -> NewClient {
         resource_server: false,
         pkce_exempt: false,
         api_access: true,
+        id_token_alg: None,
     }
 }
 
 /// Tokens for a user who logged in with email and password through the JSON API:
 /// scope `account` (plus `admin` for administrators) and a refresh token.
 pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse, OAuthError> {
-    let client = state
-        .db
-        .client_by_id(API_CLIENT_ID)
+    let client = super::clients::find(state, API_CLIENT_ID)
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
     let mut scopes = vec![scope::ACCOUNT.to_string(), scope::OFFLINE_ACCESS.to_string()];
@@ -101,9 +101,7 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), OAuthEr
 
 /// Rotates a refresh token of `oxidp-api` with the same rules as /token.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
-    let client = state
-        .db
-        .client_by_id(API_CLIENT_ID)
+    let client = super::clients::find(state, API_CLIENT_ID)
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
     let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);

@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod clients;
 mod error;
 pub mod first_party;
 pub mod grants;
@@ -12,6 +13,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod revocation;
+pub mod revoked;
 pub mod scope;
 pub mod token;
 

@@ -23,6 +23,11 @@ pub async fn revoke(state: &AppState, params: &Params, credentials: &ClientCrede
         && access.client_id == client.id
     {
         state.db.revoke_access_token(&access.jti, &client.id, access.expires_at, now).await?;
+        if access.is_client_token()
+            && let Some(revoked) = &state.revoked_client_tokens
+        {
+            revoked.insert(&access.jti, access.expires_at, now);
+        }
     }
     Ok(())
 }

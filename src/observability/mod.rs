@@ -22,6 +22,19 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Folds recorded histogram samples into their buckets. Without it, samples pile up in memory
+/// between two scrapes (and forever when nobody scrapes).
+pub fn spawn_upkeep(every: std::time::Duration) {
+    let Some(handle) = install() else { return };
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        loop {
+            interval.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
 pub fn render() -> String {
     install().map(PrometheusHandle::render).unwrap_or_default()
 }

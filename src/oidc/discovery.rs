@@ -45,7 +45,7 @@ pub fn openid_configuration(config: &Config) -> Value {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/logout"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": config.signing_algs,
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": false,

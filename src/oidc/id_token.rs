@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
+use sha2::{Digest, Sha512};
+
 use crate::crypto::{b64url, sha256};
 use crate::oauth::OAuthError;
 use crate::state::AppState;
@@ -9,6 +11,8 @@ use crate::store::User;
 
 pub struct IdTokenSpec<'a> {
     pub client_id: &'a str,
+    /// The client's `id_token_signed_response_alg`.
+    pub alg: &'a str,
     pub user: &'a User,
     pub scopes: &'a [String],
     pub nonce: Option<&'a str>,
@@ -33,16 +37,23 @@ pub fn mint(state: &AppState, spec: IdTokenSpec<'_>) -> Result<String, OAuthErro
         claims.insert("nonce".into(), Value::String(nonce.to_string()));
     }
     if let Some(access_token) = spec.access_token {
-        claims.insert("at_hash".into(), Value::String(at_hash(access_token)));
+        claims.insert("at_hash".into(), Value::String(at_hash(spec.alg, access_token)));
     }
     for (name, value) in super::claims::for_scopes(spec.user, spec.scopes) {
         claims.insert(name, value);
     }
-    Ok(state.keys.sign("JWT", &claims)?)
+    Ok(state.keys.sign_with(spec.alg, "JWT", &claims)?)
 }
 
-/// Left half of the SHA-256 of the access token, base64url (RS256 uses SHA-256).
-pub fn at_hash(access_token: &str) -> String {
-    let digest = sha256(access_token);
-    b64url(&digest[..16])
+/// Left half of the hash of the access token, base64url, with the hash of the ID token's
+/// algorithm: SHA-256 for RS256 and ES256, SHA-512 for EdDSA with Ed25519 (the OpenID
+/// Foundation's reading of OIDC Core §3.1.3.6 for Ed25519).
+pub fn at_hash(alg: &str, access_token: &str) -> String {
+    if alg == "EdDSA" {
+        let digest = Sha512::digest(access_token.as_bytes());
+        b64url(&digest[..32])
+    } else {
+        let digest = sha256(access_token);
+        b64url(&digest[..16])
+    }
 }

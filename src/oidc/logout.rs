@@ -4,7 +4,6 @@ use serde_json::Value;
 
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::store::ClientStore;
 
 #[derive(Debug)]
 pub enum LogoutError {
@@ -71,9 +70,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
     }
     let client = match &client_id {
         Some(id) => Some(
-            state
-                .db
-                .client_by_id(id)
+            crate::oauth::clients::find(state, id)
                 .await?
                 .ok_or_else(|| LogoutError::Invalid("The client is not registered.".into()))?,
         ),

@@ -69,6 +69,8 @@ pub trait GrantStore {
     ) -> StoreResult<()>;
     async fn access_token_state(&self, jti: &str) -> StoreResult<Option<AccessTokenState>>;
     async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()>;
+    /// Revoked, unexpired tokens that belong to no grant (client_credentials): `(jti, expires_at)`.
+    async fn revoked_client_tokens(&self, now: i64) -> StoreResult<Vec<(String, i64)>>;
 }
 
 impl GrantStore for Db {
@@ -198,5 +200,11 @@ impl GrantStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn revoked_client_tokens(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
+        let sql = "SELECT jti, expires_at FROM access_tokens \
+                   WHERE revoked_at IS NOT NULL AND grant_id IS NULL AND user_id IS NULL AND expires_at > $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, (String, i64)>(sql).bind(now).fetch_all(pool).await)?)
     }
 }

@@ -16,14 +16,17 @@ pub struct SigningKeyRecord {
 pub trait SigningKeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
-    /// Inserts `key` only when the table is empty, holding a database-wide lock meanwhile,
-    /// so instances starting together create exactly one key. True when it was inserted.
+    /// Inserts `key` only when no key of its algorithm exists, holding a database-wide lock
+    /// meanwhile, so instances starting together create exactly one. True when it was inserted.
     async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
 }
 
 const KEY_COLUMNS: &str = "kid, alg, private_key_enc, public_jwk, source, created_at, activates_at";
 const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk, source, created_at, activates_at) \
                           VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// "First" is per algorithm: each has its own rotation timeline.
+const FIRST_OF_ALG: &str = "SELECT COUNT(*) FROM signing_keys WHERE alg = $1";
 
 macro_rules! bind_key {
     ($query:expr, $k:expr) => {
@@ -58,7 +61,7 @@ impl SigningKeyStore for Db {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7291501)").execute(&mut *tx).await?;
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&mut *tx).await?;
+                let count: i64 = sqlx::query_scalar(FIRST_OF_ALG).bind(&key.alg).fetch_one(&mut *tx).await?;
                 if count > 0 {
                     return Ok(false);
                 }
@@ -68,7 +71,7 @@ impl SigningKeyStore for Db {
             }
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&mut *tx).await?;
+                let count: i64 = sqlx::query_scalar(FIRST_OF_ALG).bind(&key.alg).fetch_one(&mut *tx).await?;
                 if count > 0 {
                     return Ok(false);
                 }

@@ -444,8 +444,10 @@ async fn keys_and_audit_log(backend: Backend) {
     let admin = admin_token(&server).await;
     let http = reqwest::Client::new();
     let keys = json(http.get(server.url("/api/v1/admin/keys")).bearer_auth(&admin).send().await.expect("keys")).await;
-    assert_eq!(keys.as_array().expect("list").len(), 1);
-    assert_eq!(keys[0]["status"], "active");
+    // One key per offered algorithm (RS256, ES256, EdDSA), each active.
+    let keys = keys.as_array().expect("list");
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|key| key["status"] == "active"), "{keys:?}");
     let rotated = http.post(server.url("/api/v1/admin/keys/rotate")).bearer_auth(&admin).send().await.expect("rotate");
     assert_eq!(rotated.status(), 200);
     let rotated = json(rotated).await;

@@ -38,7 +38,7 @@ async fn full_code_flow_issues_verifiable_tokens(backend: Backend) {
     assert_eq!(id["email"], "alice@example.com");
     let auth_time = id["auth_time"].as_i64().expect("auth_time");
     assert!((server.clock_now() - auth_time).abs() <= 1);
-    assert_eq!(id["at_hash"], oxidp::oidc::id_token::at_hash(access_token).as_str());
+    assert_eq!(id["at_hash"], oxidp::oidc::id_token::at_hash("RS256", access_token).as_str());
 }
 
 async fn userinfo_matches_id_token_and_rejects_bad_tokens(backend: Backend) {

@@ -162,17 +162,28 @@ impl TestServer {
         }
     }
 
-    /// Fetches the JWKS over HTTP and verifies a token with the independent `jsonwebtoken` crate.
+    /// Fetches the JWKS over HTTP and verifies an RS256 token with the independent `jsonwebtoken` crate.
     pub async fn verify_jwt(&self, token: &str, audience: &str, typ: &str) -> serde_json::Map<String, Value> {
+        self.verify_jwt_alg(token, audience, typ, jsonwebtoken::Algorithm::RS256).await
+    }
+
+    /// As [`Self::verify_jwt`], for a token that must be signed with `alg`.
+    pub async fn verify_jwt_alg(
+        &self,
+        token: &str,
+        audience: &str,
+        typ: &str,
+        alg: jsonwebtoken::Algorithm,
+    ) -> serde_json::Map<String, Value> {
         let jwks: jsonwebtoken::jwk::JwkSet =
             reqwest::get(self.url("/jwks.json")).await.expect("jwks").json().await.expect("jwks json");
         let header = jsonwebtoken::decode_header(token).expect("header");
         assert_eq!(header.typ.as_deref(), Some(typ), "typ header");
-        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        assert_eq!(header.alg, alg);
         let kid = header.kid.expect("kid");
         let jwk = jwks.find(&kid).expect("kid published in JWKS");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        let mut validation = jsonwebtoken::Validation::new(alg);
         validation.set_audience(&[audience]);
         validation.set_issuer(&[&self.base]);
         // The server runs on a manual clock; expiry is checked against it by the tests themselves.

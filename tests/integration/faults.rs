@@ -198,6 +198,9 @@ async fn postgres_outage_answers_503_and_recovers() {
             "authorization_code,refresh_token,client_credentials",
         ])
         .await;
+    // A client registered before the outage but never used: not in the client cache. (Registering
+    // renews the cache stamp, so it comes before the other client's first use.)
+    let unseen = server.client(&["--name", "Unseen", "--redirect-uri", REDIRECT]).await;
     assert_eq!(token_request(&server, &client, &[("grant_type", "client_credentials")]).await.status(), 200);
     let browser = Browser::new();
     let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
@@ -206,13 +209,30 @@ async fn postgres_outage_answers_503_and_recovers() {
 
     postgres.stop();
     let started = std::time::Instant::now();
-    // /authorize cannot validate the redirect URI: a 503 page, never a redirect.
-    let authorize = Browser::new().get(&authorize_url(&server, &client, &pkce, &[])).await;
+    // /authorize cannot validate an unseen client's redirect URI: a 503 page, never a redirect.
+    let authorize = Browser::new().get(&authorize_url(&server, &unseen, &pkce, &[])).await;
     assert_eq!(authorize.status(), 503);
     assert!(authorize.headers().get("location").is_none());
     assert!(authorize.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
-    // /token and the API: 503 JSON with Retry-After.
-    let token = token_request(&server, &client, &[("grant_type", "client_credentials")]).await;
+    // A cached client's request is validated from the cache and shows the login form; the
+    // password check needs the database and answers 503. Nothing goes back to the client.
+    let cached = Browser::new();
+    let authorize = cached.get(&authorize_url(&server, &client, &pkce, &[])).await;
+    assert_eq!(authorize.status(), 302);
+    let login = location(&authorize);
+    assert!(login.starts_with("/login?"), "only to our own login page: {login}");
+    let page = cached.get(&server.url(&login)).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("login page");
+    let (csrf, request) = (form_field(&html, "csrf").expect("csrf"), form_field(&html, "request").expect("request"));
+    let form = [("csrf", csrf.as_str()), ("request", &request), ("email", "alice@example.com"), ("password", PASSWORD)];
+    let submitted = cached.post_form(&server.url("/login"), &form).await;
+    assert_eq!(submitted.status(), 503);
+    assert!(submitted.headers().get("location").is_none());
+    // client_credentials needs no database (a cached client, a self-contained JWT) and keeps working.
+    assert_eq!(token_request(&server, &client, &[("grant_type", "client_credentials")]).await.status(), 200);
+    // /token grants that need the database and the API: 503 JSON with Retry-After.
+    let token = token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_eq!(token.status(), 503);
     assert!(token.headers().contains_key("retry-after"));
     assert_eq!(json(token).await["error"], "temporarily_unavailable");
@@ -233,7 +253,7 @@ async fn postgres_outage_answers_503_and_recovers() {
     let restarted = std::time::Instant::now();
     let mut recovered = None;
     for _ in 0..100 {
-        if token_request(&server, &client, &[("grant_type", "client_credentials")]).await.status() == 200 {
+        if reqwest::get(server.url("/readyz")).await.is_ok_and(|ready| ready.status() == 200) {
             recovered = Some(restarted.elapsed());
             break;
         }

@@ -19,6 +19,11 @@ async fn jwks(server: &TestServer) -> Vec<Value> {
     json(response).await["keys"].as_array().expect("keys").clone()
 }
 
+/// The RS256 keys (ES256 and EdDSA keys are tested in signing_algs.rs and rotate on their own).
+async fn rsa_jwks(server: &TestServer) -> Vec<Value> {
+    jwks(server).await.into_iter().filter(|key| key["alg"] == "RS256").collect()
+}
+
 fn kids(keys: &[Value]) -> Vec<String> {
     keys.iter().map(|key| key["kid"].as_str().expect("kid").to_string()).collect()
 }
@@ -35,7 +40,14 @@ fn kid_of(token: &str) -> String {
 
 async fn jwks_publishes_public_keys_only(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let keys = jwks(&server).await;
+    let all = jwks(&server).await;
+    for key in &all {
+        let key = key.as_object().expect("object");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(!key.contains_key(private), "private member {private} published");
+        }
+    }
+    let keys = rsa_jwks(&server).await;
     assert_eq!(keys.len(), 1);
     let key = keys[0].as_object().expect("object");
     assert_eq!(key["kty"], "RSA");
@@ -59,7 +71,7 @@ async fn rotation_publishes_first_then_signs(backend: Backend) {
 
     let rotated = server.state.keys.rotate().await.expect("rotate");
     assert_eq!(rotated.activates_at, server.clock_now() + 300 + 30, "JWKS max-age plus the reload interval");
-    let published = kids(&jwks(&server).await);
+    let published = kids(&rsa_jwks(&server).await);
     assert!(published.contains(&old_kid) && published.contains(&rotated.kid), "both published: {published:?}");
     assert_eq!(kid_of(&client_token(&server, &client).await), old_kid, "the new key does not sign before activation");
 
@@ -76,7 +88,7 @@ async fn rotation_publishes_first_then_signs(backend: Backend) {
 
     // Once every token the old key signed has expired, it is no longer published.
     server.clock.advance(901);
-    assert_eq!(kids(&jwks(&server).await), vec![rotated.kid.clone()]);
+    assert_eq!(kids(&rsa_jwks(&server).await), vec![rotated.kid.clone()]);
 }
 
 async fn second_instance_picks_up_a_rotated_key(backend: Backend) {

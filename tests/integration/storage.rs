@@ -75,7 +75,8 @@ async fn instances_starting_together_create_one_signing_key(backend: Backend) {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..3 {
         let db = Db::connect(&url).await.expect("connect");
-        let manager = oxidp::keys::KeyManager::new(db, secret.clone(), clock.clone(), 2048, 330, 900);
+        let manager =
+            oxidp::keys::KeyManager::new(db, secret.clone(), clock.clone(), 2048, vec!["RS256".into()], 330, 900);
         tasks.spawn(async move { manager.bootstrap().await.expect("bootstrap") });
     }
     while let Some(result) = tasks.join_next().await {

@@ -519,6 +519,7 @@ async fn client_credentials_refusals(backend: Backend) {
             resource_server: false,
             pkce_exempt: false,
             api_access: false,
+            id_token_alg: None,
         };
         server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");
     }

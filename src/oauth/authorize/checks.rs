@@ -5,7 +5,7 @@ use super::{AuthorizationRequest, AuthorizeError};
 use crate::oauth::params::Params;
 use crate::oauth::{OAuthError, access_token, pkce, redirect_uri, scope};
 use crate::state::AppState;
-use crate::store::{Client, ClientStore};
+use crate::store::Client;
 
 const KNOWN_PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 const MAX_NONCE_LEN: usize = 512;
@@ -66,9 +66,7 @@ async fn check_client(state: &AppState, params: &Params) -> Result<Client, Autho
     }
     let client_id =
         params.get("client_id").ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
-    state
-        .db
-        .client_by_id(client_id)
+    crate::oauth::clients::find(state, client_id)
         .await?
         .ok_or_else(|| AuthorizeError::Page("The application that sent you here is not registered.".into()))
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::oauth::params::Params;
 use crate::session::ActiveSession;
 use crate::state::AppState;
-use crate::store::{Client, ClientStore, ConsentStore, StoreError};
+use crate::store::{Client, ConsentStore, StoreError};
 
 pub use pending::Pending;
 
@@ -121,9 +121,7 @@ pub async fn resume(
     pending: Pending,
     session: Option<&ActiveSession>,
 ) -> Result<Outcome, AuthorizeError> {
-    let client = state
-        .db
-        .client_by_id(&pending.request.client_id)
+    let client = crate::oauth::clients::find(state, &pending.request.client_id)
         .await?
         .ok_or_else(|| AuthorizeError::Page("The application is no longer registered.".into()))?;
     let outcome = decide(state, &client, pending.request, session).await?;

@@ -30,6 +30,7 @@ pub(crate) async fn issue_user_tokens(
             state,
             IdTokenSpec {
                 client_id: &client.id,
+                alg: client.id_token_alg.as_deref().unwrap_or(crate::keys::DEFAULT_ALG),
                 user,
                 scopes,
                 nonce,
