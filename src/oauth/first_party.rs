@@ -24,7 +24,13 @@ pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
             other => other?,
         },
     }
-    super::clients::changed(state).await
+    // At start Redis may not be reachable yet (it is not required to start): other instances'
+    // cached copy of this client then stays until the next client change, which is harmless
+    // for a registration that differs only after an issuer change.
+    if let Err(error) = super::clients::changed(state).await {
+        tracing::warn!(%error, "could not renew the client cache stamp after registering oxidp-api");
+    }
+    Ok(())
 }
 
 fn api_client_registration(state: &AppState) -> NewClient {
