@@ -17,6 +17,7 @@ mod logout;
 mod observability;
 mod openapi_doc;
 mod permissions;
+mod redis_sessions;
 mod refresh_and_replay;
 mod scale_out;
 mod secrets_at_rest;
