@@ -143,6 +143,12 @@ impl Db {
         on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.is_ok())
     }
 
+    /// Waits for connections in use to come back, then closes them all: SQLite checkpoints its
+    /// WAL into the database file, PostgreSQL sees clean disconnects.
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
     /// (open connections, idle connections) of the pool.
     pub fn pool_usage(&self) -> (u32, usize) {
         on_pool!(self, |pool| (pool.size(), pool.num_idle()))

@@ -16,6 +16,7 @@ mod keys;
 mod logout;
 mod observability;
 mod openapi_doc;
+mod operations;
 mod permissions;
 mod redis_sessions;
 mod refresh_and_replay;
