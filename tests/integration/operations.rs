@@ -1,5 +1,6 @@
 //! The real `oxidp serve` binary as operators run it: SIGTERM lets requests in flight finish and
-//! exits 0.
+//! exits 0; `OXIDP_LOG_FORMAT=json` writes JSON lines that carry the request ID; the client IP
+//! behind a trusted proxy reaches the logs.
 
 use std::time::{Duration, Instant};
 
@@ -127,4 +128,100 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         "SIGTERM: new connections refused after {refused_after:?}, in-flight answer after {answered_after:?}, \
          exit 0 after {exited_after:?}"
     );
+}
+
+/// Every line of a log, parsed; panics naming the first line that is not a JSON object.
+fn json_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| match serde_json::from_str::<Value>(line) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => panic!("not a JSON object: {line:?}"),
+        })
+        .collect()
+}
+
+fn request_id_of(line: &Value) -> Option<&str> {
+    line["span"]["request_id"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_one_access_line_per_request() {
+    let cli = Cli::new(Backend::Sqlite).await;
+    let port = free_port();
+    let (bind, issuer) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let env = [
+        ("OXIDP_BIND", bind.as_str()),
+        ("OXIDP_ISSUER", issuer.as_str()),
+        ("OXIDP_LOG_FORMAT", "json"),
+        ("OXIDP_INTERNAL_SECRET", "the-internal-secret-of-this-test"),
+        // The test talks to the server directly, so its own address is "the proxy".
+        ("OXIDP_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ];
+    let mut serving = Serving::start(&cli, &env, "serve.log");
+    serving.wait_for_line("discovery");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    // A query with a secret-looking value: the log gets the path only.
+    let response = http
+        .get(format!("{issuer}/authorize?client_id=nobody&state=query-secret-4711&code_challenge=abc"))
+        .header("X-Request-Id", "ops-authorize-1")
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), 400);
+    // A request that logs a warning of its own, from behind the (trusted) proxy.
+    let response = http
+        .post(format!("{issuer}/api/v1/internal/users/upsert-by-sub"))
+        .header("X-Request-Id", "ops-internal-2")
+        .header("X-Internal-Secret", "wrong-secret-0815")
+        .header("X-Forwarded-For", "198.51.100.7, 203.0.113.5")
+        .json(&serde_json::json!({ "sub": "s", "email": "e@example.com" }))
+        .send()
+        .await
+        .expect("internal");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-request-id"], "ops-internal-2");
+    // Without a request ID, the server makes one and logs it.
+    let response = http.get(format!("{issuer}/healthz")).send().await.expect("healthz");
+    let made = response.headers()["x-request-id"].to_str().expect("id").to_string();
+
+    assert_eq!(serving.terminate(), Some(0));
+    let log = std::fs::read_to_string(&serving.log).expect("log");
+    let lines = json_lines(&log);
+    assert!(lines.len() >= 6, "start, three requests, stop: {log}");
+    for line in &lines {
+        assert!(line["timestamp"].is_string() && line["level"].is_string(), "{line}");
+        assert!(line["target"].as_str().is_some_and(|t| !t.is_empty()), "{line}");
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(!log.contains("query-secret-4711") && !log.contains("wrong-secret-0815"), "{log}");
+
+    for (request_id, method, path, status) in [
+        ("ops-authorize-1", "GET", "/authorize", 400),
+        ("ops-internal-2", "POST", "/api/v1/internal/users/upsert-by-sub", 401),
+        (made.as_str(), "GET", "/healthz", 200),
+    ] {
+        let of_request: Vec<&Value> = lines.iter().filter(|line| request_id_of(line) == Some(request_id)).collect();
+        let access: Vec<&&Value> = of_request.iter().filter(|line| line["fields"]["message"] == "served").collect();
+        assert_eq!(access.len(), 1, "one access line for {request_id}: {of_request:?}");
+        let access = access[0];
+        assert_eq!(access["level"], "INFO");
+        assert_eq!(access["span"]["method"], method);
+        assert_eq!(access["span"]["path"], path, "the path, without the query");
+        assert_eq!(access["fields"]["status"], status);
+        assert!(access["fields"]["elapsed_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{access}");
+    }
+    // The handler's own warning carries the request ID, and the client behind the proxy: the
+    // right-most hop the proxy did not add.
+    let warning = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "internal route called with a wrong secret")
+        .unwrap_or_else(|| panic!("the wrong-secret warning: {log}"));
+    assert_eq!(request_id_of(warning), Some("ops-internal-2"));
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["target"], "oxidp::api::internal");
+    assert_eq!(warning["fields"]["ip"], "203.0.113.5");
+    // Lines outside any request (start, stop) have no request ID.
+    assert!(lines.iter().any(|line| line["fields"]["message"] == "stopped" && request_id_of(line).is_none()));
 }
