@@ -2,13 +2,21 @@
 
 use std::time::Duration;
 
+use crate::session::Sessions;
 use crate::state::SharedState;
-use crate::store::StoreResult;
 use crate::store::housekeeping::{HousekeepingStore, Purged};
+use crate::store::{DatabaseSessions, SessionStore, StoreResult};
 
 /// One pass; returns what was removed.
 pub async fn purge(state: &SharedState) -> StoreResult<Purged> {
-    let purged = state.db.purge_expired(state.now(), state.config.session_idle_ttl).await?;
+    let now = state.now();
+    let mut purged = state.db.purge_expired(now).await?;
+    purged.sessions = state.sessions.purge_expired_sessions(now).await?;
+    if let Sessions::Redis(_) = state.sessions {
+        // Rows left in the table from before Redis was configured still go when they end.
+        let table = DatabaseSessions::new(state.db.clone(), state.config.session_idle_ttl);
+        purged.sessions += table.purge_expired_sessions(now).await?;
+    }
     if purged != Purged::default() {
         tracing::info!(?purged, "purged expired rows");
     }

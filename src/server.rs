@@ -25,7 +25,10 @@ pub async fn run(state: SharedState) -> Result<(), String> {
     spawn_key_reload(state.clone());
     crate::observability::spawn_upkeep(Duration::from_secs(5));
     crate::housekeeping::spawn(state.clone(), Duration::from_secs(300));
-    crate::http::serve(state, bound, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    crate::http::serve(state.clone(), bound, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    // Requests are done (or cut off after the grace period); a background task may still hold a
+    // connection for a moment, which close() waits for, briefly.
+    let _ = tokio::time::timeout(Duration::from_secs(5), state.db.close()).await;
     tracing::info!("stopped");
     Ok(())
 }

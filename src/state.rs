@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Config,
     pub db: Db,
     pub kv: Kv,
+    /// Browser sessions: in Redis when configured, else in the database.
+    pub sessions: crate::session::Sessions,
     pub keys: KeyManager,
     pub secret: ServerSecret,
     pub clock: SharedClock,
@@ -75,7 +77,7 @@ impl AppState {
         );
         keys.bootstrap().await?;
         let kv = match &config.redis_url {
-            Some(url) => Kv::Redis(Box::new(
+            Some(url) => Kv::Redis(Arc::new(
                 RedisKv::connect(url, &config.redis_key_prefix, clock.clone())
                     .await
                     .map_err(|e| StartError::Redis(e.to_string()))?,
@@ -88,6 +90,7 @@ impl AppState {
             }
             Kv::Redis(_) => None,
         };
+        let sessions = crate::session::Sessions::for_deployment(&kv, &db, config.session_idle_ttl);
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
@@ -101,6 +104,7 @@ impl AppState {
             config,
             db,
             kv,
+            sessions,
             keys,
             secret,
             clock,

@@ -195,7 +195,7 @@ async fn replace_password(
 ) -> Result<(), AccountError> {
     let now = state.now();
     state.db.set_password_hash(&user.id, &hash(password).await?, now).await?;
-    state.db.delete_user_sessions(&user.id, keep_session).await?;
+    state.sessions.delete_user_sessions(&user.id, keep_session).await?;
     state.db.revoke_user_grants(&user.id, keep_grant, now).await?;
     Ok(())
 }

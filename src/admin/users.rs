@@ -99,7 +99,7 @@ async fn existing(state: &AppState, id: &str) -> Result<User, AdminError> {
 async fn cut_off(state: &AppState, user_id: &str) -> Result<(), AdminError> {
     use crate::store::{ApiKeyStore, GrantStore, SessionStore};
     let now = state.now();
-    state.db.delete_user_sessions(user_id, None).await?;
+    state.sessions.delete_user_sessions(user_id, None).await?;
     state.db.revoke_user_grants(user_id, None, now).await?;
     state.db.revoke_user_api_keys(user_id, now).await?;
     Ok(())

@@ -104,10 +104,11 @@ impl MeApi {
         let caller = auth.caller();
         caller.require(Need::Read)?;
         let (limit, after) = page_args(limit.0, cursor.0)?;
-        let (sessions, next_cursor) =
-            paginate(state.db.sessions_for_user(&caller.user.id, after, limit + 1).await?, limit, |s| {
-                (s.created_at, &s.id)
-            });
+        let (sessions, next_cursor) = paginate(
+            state.sessions.sessions_for_user(&caller.user.id, state.now(), after, limit + 1).await?,
+            limit,
+            |s| (s.created_at, &s.id),
+        );
         Ok(Json(SessionPage { items: sessions.into_iter().map(Into::into).collect(), next_cursor }))
     }
 
@@ -121,7 +122,7 @@ impl MeApi {
     ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
-        if state.db.delete_user_session(&caller.user.id, &id).await? {
+        if state.sessions.delete_user_session(&caller.user.id, &id).await? {
             Ok(NoContent::NoContent)
         } else {
             Err(ApiError::not_found("no such session"))

@@ -35,6 +35,7 @@ pub async fn readyz(Data(state): Data<&SharedState>) -> Response {
         "database": if database { "ok" } else { "unavailable" },
         "signing_keys": if keys { "ok" } else { "missing" },
         "cache": state.kv.backend(),
+        "sessions": state.sessions.backend(),
         "redis": match &state.kv {
             crate::kv::Kv::Memory(_) => "not configured",
             crate::kv::Kv::Redis(_) if cache_reachable => "ok",

@@ -26,7 +26,9 @@ fn incoming_id(req: &Request) -> Option<String> {
 }
 
 pub async fn request_context<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    let request_id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // A v4 UUID from the thread-local generator: no getrandom(2) syscall per request.
+    let request_id =
+        incoming_id(&req).unwrap_or_else(|| uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let route = crate::observability::route_label(req.uri().path());
     let method = req.method().to_string();

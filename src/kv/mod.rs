@@ -1,11 +1,16 @@
 //! Short-lived key-value state: pending authorization requests, single-use values and
-//! rate-limit counters. In-process by default; Redis implements the same trait.
+//! rate-limit counters. In-process by default; Redis implements the same trait. With Redis,
+//! browser sessions live there too ([`RedisSessions`]).
+
+use std::sync::Arc;
 
 mod memory;
 mod redis;
+mod sessions;
 
 pub use memory::MemoryKv;
 pub use redis::RedisKv;
+pub use sessions::RedisSessions;
 
 #[derive(Debug, thiserror::Error)]
 #[error("key-value store unavailable: {0}")]
@@ -29,7 +34,8 @@ pub trait KeyValue: Send + Sync + 'static {
 /// The configured store. An enum rather than a trait object, so the async methods stay static.
 pub enum Kv {
     Memory(MemoryKv),
-    Redis(Box<RedisKv>),
+    /// Shared with the session store, which uses the same connection.
+    Redis(Arc<RedisKv>),
 }
 
 /// Runs the same call on whichever store is configured.

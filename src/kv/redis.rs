@@ -20,7 +20,7 @@ pub struct RedisKv {
     increment_script: Script,
 }
 
-fn failed(error: redis::RedisError) -> KvError {
+pub(super) fn failed(error: redis::RedisError) -> KvError {
     KvError(error.to_string())
 }
 
@@ -70,7 +70,7 @@ impl RedisKv {
         Ok(kv)
     }
 
-    async fn connection(&self) -> KvResult<ConnectionManager> {
+    pub(super) async fn connection(&self) -> KvResult<ConnectionManager> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
@@ -81,7 +81,7 @@ impl RedisKv {
             .cloned()
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(super) fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
     }
 

@@ -1,8 +1,12 @@
 //! Browser sessions: absolute lifetime, idle timeout, a fresh id at every login.
+//!
+//! They live in Redis when `OXIDP_REDIS_URL` is set (shared by every instance, expired by
+//! Redis itself), else in the database (durable across restarts of a single instance).
 
 use crate::crypto::random_token;
+use crate::kv::{Kv, RedisSessions};
 use crate::state::AppState;
-use crate::store::{Session, SessionStore, StoreResult, User, UserStore};
+use crate::store::{DatabaseSessions, Db, Session, SessionStore, StoreResult, User, UserStore};
 
 pub const TOKEN_HASH_PURPOSE: &str = "browser-session";
 /// Last-seen updates are written at most this often, to keep reads cheap.
@@ -20,16 +24,16 @@ pub async fn current(state: &AppState, token: Option<&str>) -> StoreResult<Optio
     let Some(token) = token else { return Ok(None) };
     let now = state.now();
     let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
-    let Some(session) = state.db.session_by_token_hash(&token_hash).await? else { return Ok(None) };
-    if session.expires_at <= now || session.last_seen_at + state.config.session_idle_ttl <= now {
-        state.db.delete_session(&session.id).await?;
+    let Some(session) = state.sessions.session_by_token_hash(&token_hash).await? else { return Ok(None) };
+    if !session.is_live(now, state.config.session_idle_ttl) {
+        state.sessions.delete_session(&session).await?;
         return Ok(None);
     }
     let Some(user) = state.db.user_by_id(&session.user_id).await?.filter(User::is_active) else {
         return Ok(None);
     };
     if now - session.last_seen_at >= TOUCH_EVERY {
-        state.db.touch_session(&session.id, now).await?;
+        state.sessions.touch_session(&session, now).await?;
     }
     Ok(Some(ActiveSession { session, user }))
 }
@@ -67,14 +71,80 @@ pub async fn start(
         last_seen_at: now,
         expires_at: now + state.config.session_ttl,
     };
-    state.db.insert_session(&session).await?;
+    state.sessions.insert_session(&session).await?;
     Ok(NewSession { token, session })
 }
 
 pub async fn end(state: &AppState, token: &str) -> StoreResult<()> {
     let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
-    if let Some(session) = state.db.session_by_token_hash(&token_hash).await? {
-        state.db.delete_session(&session.id).await?;
+    if let Some(session) = state.sessions.session_by_token_hash(&token_hash).await? {
+        state.sessions.delete_session(&session).await?;
     }
     Ok(())
+}
+
+/// The configured session store. An enum rather than a trait object, so the async methods stay static.
+pub enum Sessions {
+    Database(DatabaseSessions),
+    Redis(RedisSessions),
+}
+
+impl Sessions {
+    /// Redis when the key-value store is Redis, else the database.
+    pub fn for_deployment(kv: &Kv, db: &Db, idle_ttl: i64) -> Sessions {
+        match kv {
+            Kv::Redis(redis) => Sessions::Redis(RedisSessions::new(redis.clone(), idle_ttl)),
+            Kv::Memory(_) => Sessions::Database(DatabaseSessions::new(db.clone(), idle_ttl)),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Sessions::Database(_) => "database",
+            Sessions::Redis(_) => "redis",
+        }
+    }
+}
+
+/// Runs the same call on whichever store is configured.
+macro_rules! on_store {
+    ($sessions:expr, |$store:ident| $body:expr) => {
+        match $sessions {
+            Sessions::Database($store) => $body,
+            Sessions::Redis($store) => $body,
+        }
+    };
+}
+
+impl SessionStore for Sessions {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        on_store!(self, |store| store.insert_session(session).await)
+    }
+    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Session>> {
+        on_store!(self, |store| store.session_by_token_hash(token_hash).await)
+    }
+    async fn touch_session(&self, session: &Session, now: i64) -> StoreResult<()> {
+        on_store!(self, |store| store.touch_session(session, now).await)
+    }
+    async fn delete_session(&self, session: &Session) -> StoreResult<()> {
+        on_store!(self, |store| store.delete_session(session).await)
+    }
+    async fn sessions_for_user(
+        &self,
+        user_id: &str,
+        now: i64,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
+        on_store!(self, |store| store.sessions_for_user(user_id, now, after, limit).await)
+    }
+    async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        on_store!(self, |store| store.delete_user_session(user_id, id).await)
+    }
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+        on_store!(self, |store| store.delete_user_sessions(user_id, keep).await)
+    }
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        on_store!(self, |store| store.purge_expired_sessions(now).await)
+    }
 }

@@ -13,12 +13,12 @@ pub struct Purged {
 pub trait HousekeepingStore {
     /// Deletes what can no longer be used nor needs recognising. Codes stay until every token
     /// they could have issued has expired (replay detection needs them); refresh-token families
-    /// until their absolute end; sessions until their absolute or idle end.
-    async fn purge_expired(&self, now: i64, session_idle_ttl: i64) -> StoreResult<Purged>;
+    /// until their absolute end. Sessions are purged by their own store (`SessionStore`).
+    async fn purge_expired(&self, now: i64) -> StoreResult<Purged>;
 }
 
 impl HousekeepingStore for Db {
-    async fn purge_expired(&self, now: i64, session_idle_ttl: i64) -> StoreResult<Purged> {
+    async fn purge_expired(&self, now: i64) -> StoreResult<Purged> {
         let run = |sql: &'static str| async move {
             on_pool!(self, |pool| sqlx::query(sql).bind(now).execute(pool).await.map(|r| r.rows_affected()))
         };
@@ -27,13 +27,6 @@ impl HousekeepingStore for Db {
         let grants = run("DELETE FROM grants WHERE expires_at < $1").await?;
         let access_tokens = run("DELETE FROM access_tokens WHERE expires_at < $1").await?;
         let one_time_tokens = run("DELETE FROM one_time_tokens WHERE expires_at < $1").await?;
-        let sessions =
-            on_pool!(self, |pool| sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR last_seen_at + $2 < $1")
-                .bind(now)
-                .bind(session_idle_ttl)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()))?;
-        Ok(Purged { codes, grants, access_tokens, sessions, one_time_tokens })
+        Ok(Purged { codes, grants, access_tokens, sessions: 0, one_time_tokens })
     }
 }

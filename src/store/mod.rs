@@ -40,7 +40,7 @@ pub use identity_links::{IdentityLinkStore, UnlinkOutcome};
 pub use one_time_tokens::OneTimeTokenStore;
 pub use organizations::{Member, MembershipWrite, ORGANIZATION_SCOPE, Organization, OrganizationStore, UserMembership};
 pub use permissions::{PermissionKey, PermissionStore, PermissionWrite};
-pub use sessions::{Session, SessionStore};
+pub use sessions::{DatabaseSessions, Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
 pub use users::{NewUser, Profile, User, UserFilter, UserStore};
 
@@ -52,9 +52,10 @@ pub enum Db {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached now; callers answer 503 and retry later.
-    #[error("database unavailable: {0}")]
-    Unavailable(sqlx::Error),
+    /// The database (or Redis, where sessions live when configured) cannot be reached now;
+    /// callers answer 503 and retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
     /// A unique constraint refused the write.
     #[error("already exists")]
     Conflict,
@@ -73,9 +74,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(error)),
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => StoreError::Unavailable(Box::new(error)),
             _ => StoreError::Database(error),
         }
     }
@@ -84,6 +85,13 @@ impl From<sqlx::Error> for StoreError {
 /// SQLite "busy"/"locked" and PostgreSQL connection-class errors are transient.
 fn is_busy(code: Option<&str>) -> bool {
     matches!(code, Some("5") | Some("6") | Some("517")) || code.is_some_and(|c| c.starts_with("08") || c == "57P01")
+}
+
+/// A session store on Redis that cannot be reached fails closed, like an unreachable database.
+impl From<crate::kv::KvError> for StoreError {
+    fn from(error: crate::kv::KvError) -> Self {
+        StoreError::Unavailable(Box::new(error))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -111,7 +119,7 @@ impl Db {
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(5));
             if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
             }
             let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
             Ok(Db::Sqlite(pool))
@@ -133,6 +141,12 @@ impl Db {
     /// True when a trivial query succeeds.
     pub async fn ping(&self) -> bool {
         on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.is_ok())
+    }
+
+    /// Waits for connections in use to come back, then closes them all: SQLite checkpoints its
+    /// WAL into the database file, PostgreSQL sees clean disconnects.
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
     }
 
     /// (open connections, idle connections) of the pool.

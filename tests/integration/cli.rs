@@ -24,8 +24,8 @@ on_both_backends!(
 const BINARY: &str = env!("CARGO_BIN_EXE_oxidp");
 
 /// One temporary directory and one database for all the commands of a test.
-struct Cli {
-    dir: tempfile::TempDir,
+pub(crate) struct Cli {
+    pub(crate) dir: tempfile::TempDir,
     database_url: String,
 }
 
@@ -36,7 +36,7 @@ struct Run {
 }
 
 impl Cli {
-    async fn new(backend: Backend) -> Cli {
+    pub(crate) async fn new(backend: Backend) -> Cli {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("oxidp.db").display()),
@@ -80,7 +80,7 @@ impl Cli {
     }
 
     /// Exit 0 and exactly one JSON object on stdout.
-    fn json(&self, args: &[&str]) -> serde_json::Map<String, Value> {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Map<String, Value> {
         let run = self.run(args);
         assert_eq!(run.code, Some(0), "oxidp {args:?} failed: {}", run.stderr);
         match serde_json::from_str::<Value>(&run.stdout) {
@@ -371,11 +371,11 @@ async fn bad_configuration_and_migrate(backend: Backend) {
 }
 
 /// A `serve` child process; killed if the test fails before stopping it.
-struct Serving {
+pub(crate) struct Serving {
     child: Child,
     lines: mpsc::Receiver<String>,
     stdout: Vec<String>,
-    log: std::path::PathBuf,
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Drop for Serving {
@@ -388,7 +388,7 @@ impl Drop for Serving {
 }
 
 impl Serving {
-    fn start(cli: &Cli, env: &[(&str, &str)], log: &str) -> Serving {
+    pub(crate) fn start(cli: &Cli, env: &[(&str, &str)], log: &str) -> Serving {
         let log = cli.dir.path().join(log);
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child =
@@ -407,7 +407,7 @@ impl Serving {
     }
 
     /// Collects stdout until a line contains `marker`.
-    fn wait_for_line(&mut self, marker: &str) {
+    pub(crate) fn wait_for_line(&mut self, marker: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.stdout.iter().any(|line| line.contains(marker)) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -432,10 +432,23 @@ impl Serving {
     }
 
     /// SIGTERM, then the exit code.
-    fn terminate(&mut self) -> Option<i32> {
+    pub(crate) fn terminate(&mut self) -> Option<i32> {
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    pub(crate) fn child_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub(crate) fn signal_term(&self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success(), "kill -TERM {pid}");
+    }
+
+    /// The exit code, waiting at most 20 s.
+    pub(crate) fn wait_exit(&mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -447,7 +460,7 @@ impl Serving {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 

@@ -1,5 +1,6 @@
 //! Faults: Redis going away and coming back. Security checks fail closed (a login is refused,
-//! never let through unlimited), readiness reports Redis, and service returns by itself.
+//! never let through unlimited; a session that cannot be read is no "logged out"), readiness
+//! reports Redis, and service returns by itself.
 
 use std::process::{Child, Command, Stdio};
 
@@ -71,11 +72,30 @@ async fn redis_outage_fails_closed_and_recovers() {
     .await;
     server.user("alice@example.com", PASSWORD).await;
     let client = server.client(&["--name", "App", "--redirect-uri", REDIRECT]).await;
-    assert_eq!(api_login(&server).await.status(), 200);
+    let login = api_login(&server).await;
+    assert_eq!(login.status(), 200);
+    let access = json(login).await["access_token"].as_str().expect("access token").to_string();
     let ready = json(reqwest::get(server.url("/readyz")).await.expect("readyz")).await;
     assert_eq!(ready["redis"], "ok");
+    // A browser session, which lives in Redis.
+    let signed_in = Browser::new();
+    let (_, pkce_before) = obtain_code(&server, &signed_in, &client, &[]).await;
 
     redis.stop();
+    // The session cannot be read: an error page, neither "logged out" (a login page or
+    // login_required) nor a redirect anywhere.
+    let silent = signed_in.get(&authorize_url(&server, &client, &pkce_before, &[("prompt", "none")])).await;
+    assert_eq!(silent.status(), 503);
+    assert!(silent.headers().get("location").is_none());
+    let listed = reqwest::Client::new()
+        .get(server.url("/api/v1/users/me/sessions"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .expect("list sessions");
+    assert_eq!(listed.status(), 503, "listing sessions needs Redis");
+    assert!(listed.headers().contains_key("retry-after"));
+    assert_eq!(listed.headers()["content-type"], "application/problem+json");
     // Logins need the brute-force counters: without Redis they are refused, never unlimited.
     let refused = api_login(&server).await;
     assert_eq!(refused.status(), 503);

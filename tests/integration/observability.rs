@@ -21,6 +21,10 @@ async fn health_readiness_and_request_ids(backend: Backend) {
     let ready = json(ready).await;
     assert_eq!(ready["database"], "ok");
     assert_eq!(ready["signing_keys"], "ok");
+    // Sessions live in Redis when it is configured (the PostgreSQL servers of the tests), else
+    // in the database.
+    let sessions = if server.state.config.redis_url.is_some() { "redis" } else { "database" };
+    assert_eq!(ready["sessions"], sessions);
 
     let http = reqwest::Client::new();
     let echoed = http.get(server.url("/healthz")).header("X-Request-Id", "trace-abc.123").send().await.expect("get");

@@ -122,29 +122,82 @@ async fn emails_are_unique_without_regard_to_case(backend: Backend) {
     assert_eq!(found.email, "Bob@Example.com", "stored as given");
 }
 
+/// The session-store contract, on the database store and on the configured one (Redis for the
+/// PostgreSQL servers of the tests), with a 30 s idle timeout.
 async fn sessions_round_trip_and_delete(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let user = server.user("carol@example.com", PASSWORD).await;
-    let db = &server.state.db;
-    let session = Session {
-        id: "sess-1".into(),
-        token_hash: "token-hash".into(),
-        user_id: user.id.clone(),
-        auth_time: 10,
+    let server = TestServer::start_with(backend, |config| config.session_idle_ttl = 30).await;
+    let carol = server.user("carol@example.com", PASSWORD).await;
+    let dan = server.user("dan@example.com", PASSWORD).await;
+    let table = DatabaseSessions::new(server.state.db.clone(), 30);
+    session_store_contract(&table, "db", &carol.id, &dan.id).await;
+    session_store_contract(&server.state.sessions, "configured", &carol.id, &dan.id).await;
+
+    // The purge removes ended sessions from the table; Redis expires its own (TTL).
+    let ended = session("purge", &carol.id, 10, 100);
+    table.insert_session(&ended).await.expect("insert");
+    assert_eq!(table.purge_expired_sessions(39).await.expect("purge"), 0, "idle until 40");
+    assert_eq!(table.purge_expired_sessions(40).await.expect("purge"), 1);
+    assert!(table.session_by_token_hash(&ended.token_hash).await.expect("read").is_none());
+}
+
+fn session(name: &str, user_id: &str, created_at: i64, expires_at: i64) -> Session {
+    Session {
+        id: format!("{name}-id"),
+        token_hash: format!("{name}-token-hash"),
+        user_id: user_id.to_string(),
+        auth_time: created_at,
         amr: "pwd".into(),
         ip: Some("127.0.0.1".into()),
         user_agent: None,
-        created_at: 10,
-        last_seen_at: 10,
-        expires_at: 100,
-    };
-    db.insert_session(&session).await.expect("insert");
-    db.touch_session("sess-1", 50).await.expect("touch");
-    let stored = db.session_by_token_hash("token-hash").await.expect("read").expect("found");
-    assert_eq!(stored.last_seen_at, 50);
-    assert_eq!(stored.user_id, user.id);
-    db.delete_session("sess-1").await.expect("delete");
-    assert!(db.session_by_token_hash("token-hash").await.expect("read").is_none());
+        created_at,
+        last_seen_at: created_at,
+        expires_at,
+    }
+}
+
+async fn session_store_contract(store: &impl SessionStore, run: &str, carol: &str, dan: &str) {
+    let s1 = session(&format!("{run}-1"), carol, 10, 100);
+    let s2 = session(&format!("{run}-2"), carol, 20, 200);
+    let s3 = session(&format!("{run}-3"), dan, 20, 200);
+    for s in [&s1, &s2, &s3] {
+        store.insert_session(s).await.expect("insert");
+    }
+    assert_eq!(store.session_by_token_hash(&s1.token_hash).await.expect("read"), Some(s1.clone()));
+    assert!(store.session_by_token_hash("no-such-hash").await.expect("read").is_none());
+    store.touch_session(&s1, 35).await.expect("touch");
+    let stored = store.session_by_token_hash(&s1.token_hash).await.expect("read").expect("found");
+    assert_eq!(stored.last_seen_at, 35);
+
+    // Listing: live sessions only, newest first, by cursor.
+    let ids = |sessions: Vec<Session>| sessions.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let page = store.sessions_for_user(carol, 40, None, 10).await.expect("list");
+    assert_eq!(ids(page), vec![s2.id.clone(), s1.id.clone()], "{run}");
+    assert_eq!(ids(store.sessions_for_user(carol, 40, None, 1).await.expect("list")), vec![s2.id.clone()]);
+    let after = Some((s2.created_at, s2.id.clone()));
+    assert_eq!(ids(store.sessions_for_user(carol, 40, after, 10).await.expect("list")), vec![s1.id.clone()]);
+    // s2 was last seen at 20: idle past 50; s1 (touched at 35) at 65.
+    assert_eq!(ids(store.sessions_for_user(carol, 50, None, 10).await.expect("list")), vec![s1.id.clone()]);
+    assert!(store.sessions_for_user(carol, 65, None, 10).await.expect("list").is_empty(), "{run}");
+
+    // Ending one: only the owner can, once.
+    assert!(!store.delete_user_session(dan, &s1.id).await.expect("delete"), "not Dan's");
+    assert!(store.delete_user_session(carol, &s1.id).await.expect("delete"));
+    assert!(!store.delete_user_session(carol, &s1.id).await.expect("delete"), "already ended");
+    assert!(store.session_by_token_hash(&s1.token_hash).await.expect("read").is_none());
+
+    // Ending all but one; other users keep theirs.
+    let s4 = session(&format!("{run}-4"), carol, 30, 300);
+    store.insert_session(&s4).await.expect("insert");
+    assert_eq!(store.delete_user_sessions(carol, Some(&s2.id)).await.expect("delete all"), 1);
+    assert!(store.session_by_token_hash(&s4.token_hash).await.expect("read").is_none());
+    assert!(store.session_by_token_hash(&s2.token_hash).await.expect("read").is_some(), "kept");
+    assert!(store.session_by_token_hash(&s3.token_hash).await.expect("read").is_some(), "Dan's");
+    assert_eq!(store.delete_user_sessions(carol, None).await.expect("delete all"), 1);
+    assert!(store.sessions_for_user(carol, 21, None, 10).await.expect("list").is_empty());
+
+    store.delete_session(&s3).await.expect("delete");
+    assert!(store.session_by_token_hash(&s3.token_hash).await.expect("read").is_none());
+    assert!(store.sessions_for_user(dan, 21, None, 10).await.expect("list").is_empty());
 }
 
 async fn access_token_state_follows_grant_and_user(backend: Backend) {

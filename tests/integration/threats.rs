@@ -28,6 +28,7 @@ on_both_backends!(
     id_token_is_not_an_access_token,
     client_credentials_token_never_acts_as_a_user,
     forwarded_for_is_believed_only_from_trusted_proxies,
+    forwarded_for_skips_trusted_hops_and_is_ignored_from_other_peers,
     unverified_local_account_is_never_linked_to_an_upstream_identity,
     lockouts_are_audited_alike_for_known_and_unknown_accounts,
 );
@@ -746,6 +747,49 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     assert_eq!(attempt(&server, "198.51.100.1, 203.0.113.9", ALICE, PASSWORD).await, 429);
     assert_eq!(attempt(&server, "203.0.113.10", ALICE, PASSWORD).await, 200, "another client is not");
     assert!(audited_ips(&server).await.iter().all(|ip| ip == "203.0.113.9"));
+}
+
+/// The two other sides of `OXIDP_TRUSTED_PROXIES`: a list that does not hold the peer leaves the
+/// header unbelieved; a chain of trusted proxies is walked to the right-most hop none of them is.
+async fn forwarded_for_skips_trusted_hops_and_is_ignored_from_other_peers(backend: Backend) {
+    /// The IP the audit log records for a failed login sent with these `X-Forwarded-For` headers.
+    async fn client_ip_for(server: &TestServer, forwarded: &[&str]) -> String {
+        use oxidp::store::{AuditFilter, AuditStore};
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = reqwest::Client::new()
+            .post(server.url("/api/v1/auth/login"))
+            .header("x-request-id", &request_id)
+            .json(&json!({ "email": "nobody@example.com", "password": "wrong password!" }));
+        for header in forwarded {
+            request = request.header("x-forwarded-for", *header);
+        }
+        assert_eq!(request.send().await.expect("login").status(), 401);
+        let filter = AuditFilter { action: Some("login.failed".into()), limit: 100, ..AuditFilter::default() };
+        let entries = server.state.db.query_audit(&filter).await.expect("audit");
+        let entry = entries.into_iter().find(|e| e.request_id.as_deref() == Some(request_id.as_str()));
+        entry.and_then(|entry| entry.ip).expect("the failed login is audited with an IP")
+    }
+
+    // Proxies are configured, but the peer (127.0.0.1) is not one of them: the header is the
+    // client's own claim and changes nothing.
+    let server =
+        TestServer::start_with(backend, |c| c.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")]).await;
+    assert_eq!(client_ip_for(&server, &["203.0.113.9"]).await, "127.0.0.1");
+    assert_eq!(client_ip_for(&server, &["10.1.2.3"]).await, "127.0.0.1");
+
+    // The peer and an inner proxy are trusted: the client is the hop left of the inner proxy,
+    // neither the inner proxy nor whatever the client put further left.
+    let server = TestServer::start_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr"), "10.0.0.0/8".parse().expect("cidr")]
+    })
+    .await;
+    assert_eq!(client_ip_for(&server, &["198.51.100.1, 203.0.113.9, 10.1.2.3"]).await, "203.0.113.9");
+    // Several headers are one list, in order.
+    assert_eq!(client_ip_for(&server, &["198.51.100.1", "203.0.113.10, 10.9.9.9"]).await, "203.0.113.10");
+    // Only trusted hops, or nothing usable: the peer itself is the client.
+    assert_eq!(client_ip_for(&server, &["10.1.2.3, 10.4.5.6"]).await, "127.0.0.1");
+    assert_eq!(client_ip_for(&server, &["unknown, not-an-ip"]).await, "127.0.0.1");
+    assert_eq!(client_ip_for(&server, &[]).await, "127.0.0.1");
 }
 
 // ---------------------------------------------------------------------------------------------
