@@ -34,7 +34,7 @@ pub struct AppState {
     /// Authentik's admin API, when configured (`OXIDP_AUTHENTIK__*`).
     pub authentik: Option<crate::authentik::AuthentikClient>,
     /// Clients read on every token request; see `crate::oauth::clients`.
-    pub client_cache: crate::cache::StampedCache<crate::store::Client>,
+    pub client_cache: crate::cache::StampedCache<std::sync::Arc<crate::store::Client>>,
     /// Set on a single instance (no Redis); see `crate::oauth::revoked`.
     pub revoked_client_tokens: Option<crate::oauth::revoked::RevokedClientTokens>,
     /// Access tokens already verified; see `crate::cache::VerifiedTokens`.

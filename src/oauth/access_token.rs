@@ -114,7 +114,7 @@ pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessTo
         }
     };
     // A token of a client that has since been deleted is worthless.
-    if super::clients::find(state, &parsed.client_id).await?.is_none() {
+    if super::clients::find_shared(state, &parsed.client_id).await?.is_none() {
         return Err(OAuthError::invalid_token("the client is no longer registered"));
     }
     if parsed.is_client_token()

@@ -1,6 +1,8 @@
 //! Client authentication at /token, /revoke and /introspect: client_secret_basic,
 //! client_secret_post, or none for public clients.
 
+use std::sync::Arc;
+
 use super::OAuthError;
 use super::params::Params;
 use crate::state::AppState;
@@ -17,7 +19,7 @@ pub async fn authenticate(
     state: &AppState,
     params: &Params,
     credentials: &ClientCredentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let post_secret = params.get("client_secret");
     let (client_id, secret) = match (&credentials.basic, params.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
@@ -35,7 +37,7 @@ pub async fn authenticate(
     if failures >= state.config.client_auth_failure_limit {
         return Err(OAuthError::RateLimited { retry_after: retry_after.max(1) });
     }
-    let client = super::clients::find(state, client_id).await?;
+    let client = super::clients::find_shared(state, client_id).await?;
     let authenticated = match (&client, secret) {
         (Some(client), Some(secret)) => client
             .secret_hash
