@@ -789,7 +789,7 @@ async fn unverified_local_account_is_never_linked_to_an_upstream_identity(backen
 // Credential stuffing: locks are audited and look the same for accounts that do not exist
 
 async fn lockouts_are_audited_alike_for_known_and_unknown_accounts(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
     server.user(ALICE, PASSWORD).await;
     let limit = server.state.config.login_account_limit;
     for email in [ALICE, "ghost@example.com"] {
