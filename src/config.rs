@@ -84,6 +84,12 @@ pub struct Config {
     /// Failed password checks allowed per client IP within `login_lock_window`.
     pub login_ip_limit: i64,
     pub login_lock_window: i64,
+    /// Failed password checks per account without any wait; each further one makes the next
+    /// attempt wait `login_delay` seconds, doubling every time, at most `login_max_delay`.
+    pub login_free_failures: i64,
+    /// The first wait in seconds (0: no waits, only the lock).
+    pub login_delay: i64,
+    pub login_max_delay: i64,
     /// Failed client authentications allowed per client_id per minute at the token endpoints.
     pub client_auth_failure_limit: i64,
     /// Token requests allowed per client per minute (0 = no limit).
@@ -130,6 +136,9 @@ impl Default for Config {
             login_account_limit: 5,
             login_ip_limit: 30,
             login_lock_window: 900,
+            login_free_failures: 2,
+            login_delay: 1,
+            login_max_delay: 60,
             client_auth_failure_limit: 20,
             token_rate_limit: 0,
             max_body_bytes: 64 * 1024,
@@ -222,6 +231,17 @@ impl Config {
             let name =
                 if self.refresh_reuse_grace < 0 { "OXIDP_REFRESH_REUSE_GRACE" } else { "OXIDP_TOKEN_RATE_LIMIT" };
             return Err(ConfigError::new(name, "must not be negative"));
+        }
+        if self.login_free_failures < 0 || self.login_delay < 0 {
+            let name = if self.login_free_failures < 0 { "OXIDP_LOGIN_FREE_FAILURES" } else { "OXIDP_LOGIN_DELAY" };
+            return Err(ConfigError::new(name, "must not be negative"));
+        }
+        // The waits lead up to the lock; a wait as long as the lock window would be a lock.
+        if self.login_delay > 0 && !(self.login_delay..self.login_lock_window).contains(&self.login_max_delay) {
+            return Err(ConfigError::new(
+                "OXIDP_LOGIN_MAX_DELAY",
+                "must be at least OXIDP_LOGIN_DELAY and less than OXIDP_LOGIN_LOCK_WINDOW",
+            ));
         }
         if self.refresh_token_max_ttl < self.refresh_token_ttl {
             return Err(ConfigError::new("OXIDP_REFRESH_TOKEN_MAX_TTL", "must be at least OXIDP_REFRESH_TOKEN_TTL"));
@@ -643,6 +663,29 @@ mod tests {
             jail.set_env("OXIDP_ACCESS_TOKEN_TTL", "-1");
             let error = Config::from_figment(Config::figment(None)).expect_err("must fail");
             assert_eq!(error.variable, "OXIDP_ACCESS_TOKEN_TTL");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn login_waits_are_configurable_and_stay_below_the_lock() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OXIDP_LOGIN_FREE_FAILURES", "4");
+            jail.set_env("OXIDP_LOGIN_DELAY", "3");
+            jail.set_env("OXIDP_LOGIN_MAX_DELAY", "120");
+            let config = Config::from_figment(Config::figment(None)).expect("valid");
+            assert_eq!((config.login_free_failures, config.login_delay, config.login_max_delay), (4, 3, 120));
+            jail.set_env("OXIDP_LOGIN_MAX_DELAY", "900");
+            let error = Config::from_figment(Config::figment(None)).expect_err("as long as the lock window");
+            assert_eq!(error.variable, "OXIDP_LOGIN_MAX_DELAY");
+            jail.set_env("OXIDP_LOGIN_MAX_DELAY", "2");
+            let error = Config::from_figment(Config::figment(None)).expect_err("below the first wait");
+            assert_eq!(error.variable, "OXIDP_LOGIN_MAX_DELAY");
+            jail.set_env("OXIDP_LOGIN_DELAY", "0");
+            Config::from_figment(Config::figment(None)).expect("no waits: the maximum does not matter");
+            jail.set_env("OXIDP_LOGIN_FREE_FAILURES", "-1");
+            let error = Config::from_figment(Config::figment(None)).expect_err("negative");
+            assert_eq!(error.variable, "OXIDP_LOGIN_FREE_FAILURES");
             Ok(())
         });
     }

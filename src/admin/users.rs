@@ -1,7 +1,7 @@
 use crate::cli::CliError;
 use crate::passwords;
 use crate::state::AppState;
-use crate::store::{NewUser, StoreError, User, UserStore};
+use crate::store::{NewUser, RoleChange, StoreError, User, UserStore};
 
 /// The password policy of SPEC §3 that the CLI applies too: 10–256 characters, not the
 /// email's local part.
@@ -73,6 +73,9 @@ pub enum AdminError {
     NotFound,
     #[error("{0}")]
     Conflict(&'static str),
+    /// Refused so that administrators cannot lock themselves out.
+    #[error("{}", .0.detail())]
+    Guarded(Guard),
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -84,6 +87,35 @@ impl From<StoreError> for AdminError {
         match error {
             StoreError::Unavailable(_) => AdminError::Unavailable,
             other => AdminError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Changes refused so that the deployment keeps an administrator who can act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// An administrator banning, deleting, erasing or demoting themselves; another
+    /// administrator must do it (a slip cannot lock the caller out mid-session).
+    OwnAccount,
+    /// The change would leave no active administrator.
+    LastAdmin,
+}
+
+impl Guard {
+    /// The problem's `code`; stable for clients.
+    pub fn code(self) -> &'static str {
+        match self {
+            Guard::OwnAccount => "own_account",
+            Guard::LastAdmin => "last_admin",
+        }
+    }
+
+    pub fn detail(self) -> &'static str {
+        match self {
+            Guard::OwnAccount => {
+                "administrators cannot ban, delete, erase or demote themselves; another administrator must do it"
+            }
+            Guard::LastAdmin => "the user is the last active administrator; make another user an administrator first",
         }
     }
 }
@@ -105,7 +137,37 @@ async fn cut_off(state: &AppState, user_id: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-pub async fn update(state: &AppState, id: &str, change: UserUpdate) -> Result<User, AdminError> {
+/// True when the change takes an active administrator's rights away (role or status).
+fn removes_admin(user: &User, role: Option<&str>, status: Option<&str>) -> bool {
+    let stays = role.unwrap_or(&user.role) == "admin" && status.unwrap_or(&user.status) == "active";
+    user.is_admin() && user.is_active() && !stays
+}
+
+/// Refuses what an administrator must not do to their own account (`acting_user`: the calling
+/// administrator's id; none for an API client).
+fn guard_own_account(acting_user: Option<&str>, user: &User, removes: bool) -> Result<(), AdminError> {
+    if removes && acting_user == Some(user.id.as_str()) { Err(AdminError::Guarded(Guard::OwnAccount)) } else { Ok(()) }
+}
+
+/// Sets role and status; the store refuses to leave no active administrator.
+async fn set_role_and_status(
+    state: &AppState,
+    user: &User,
+    role: Option<&str>,
+    status: Option<&str>,
+) -> Result<(), AdminError> {
+    match state.db.set_role_and_status(&user.id, role, status, state.now()).await? {
+        RoleChange::LastActiveAdmin => Err(AdminError::Guarded(Guard::LastAdmin)),
+        RoleChange::Changed | RoleChange::Unchanged => Ok(()),
+    }
+}
+
+pub async fn update(
+    state: &AppState,
+    acting_user: Option<&str>,
+    id: &str,
+    change: UserUpdate,
+) -> Result<User, AdminError> {
     if let Some(role) = &change.role
         && !ROLES.contains(&role.as_str())
     {
@@ -117,9 +179,12 @@ pub async fn update(state: &AppState, id: &str, change: UserUpdate) -> Result<Us
         return Err(AdminError::Invalid { field: "status", message: format!("one of {}", STATUSES.join(", ")) });
     }
     let user = existing(state, id).await?;
+    let (role, status) = (change.role.as_deref(), change.status.as_deref());
+    guard_own_account(acting_user, &user, removes_admin(&user, role, status))?;
+    // First, so that a refused change changes nothing else either.
+    set_role_and_status(state, &user, role, status).await?;
     let now = state.now();
-    state.db.set_role_and_status(id, change.role.as_deref(), change.status.as_deref(), now).await?;
-    if change.status.as_deref().is_some_and(|status| status != "active") {
+    if status.is_some_and(|status| status != "active") {
         cut_off(state, id).await?;
     }
     if change.email_verified == Some(true) && !user.email_verified {
@@ -141,36 +206,42 @@ pub async fn update(state: &AppState, id: &str, change: UserUpdate) -> Result<Us
 }
 
 /// Ban: the user can no longer log in, and every session, refresh token and API key ends at once.
-pub async fn ban(state: &AppState, id: &str) -> Result<User, AdminError> {
-    update(state, id, UserUpdate { status: Some("banned".into()), ..UserUpdate::default() }).await
+pub async fn ban(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
+    update(state, acting_user, id, UserUpdate { status: Some("banned".into()), ..UserUpdate::default() }).await
 }
 
-pub async fn unban(state: &AppState, id: &str) -> Result<User, AdminError> {
+pub async fn unban(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
     let user = existing(state, id).await?;
     if user.status != "banned" {
         return Err(AdminError::Conflict("the user is not banned"));
     }
-    update(state, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+    update(state, acting_user, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
 }
 
 /// Soft delete: reversible with `restore`.
-pub async fn soft_delete(state: &AppState, id: &str) -> Result<User, AdminError> {
-    update(state, id, UserUpdate { status: Some("deleted".into()), ..UserUpdate::default() }).await
+pub async fn soft_delete(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
+    update(state, acting_user, id, UserUpdate { status: Some("deleted".into()), ..UserUpdate::default() }).await
 }
 
-pub async fn restore(state: &AppState, id: &str) -> Result<User, AdminError> {
+pub async fn restore(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
     let user = existing(state, id).await?;
     if user.status != "deleted" {
         return Err(AdminError::Conflict("the user is not deleted"));
     }
-    update(state, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+    update(state, acting_user, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
 }
 
 /// Erase: the user's personal data is deleted for good; audit rows keep a pseudonym instead of
 /// the id and lose their IP and user agent. Returns the pseudonym.
-pub async fn erase(state: &AppState, id: &str) -> Result<String, AdminError> {
+pub async fn erase(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<String, AdminError> {
     use crate::store::AuditStore;
     let user = existing(state, id).await?;
+    if acting_user == Some(user.id.as_str()) {
+        return Err(AdminError::Guarded(Guard::OwnAccount));
+    }
+    // Marked deleted first, under the last-administrator guard, so a refused erase touches
+    // nothing and a concurrent demotion cannot slip past it.
+    set_role_and_status(state, &user, None, Some("deleted")).await?;
     cut_off(state, &user.id).await?;
     let pseudonym = format!("erased:{}", &state.secret.keyed_hash("erased-user", &user.id)[..16]);
     state.db.pseudonymise_audit(&user.id, &pseudonym).await?;

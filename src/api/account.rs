@@ -50,7 +50,9 @@ impl AuthApi {
     ///
     /// Returns tokens of the first-party client `oxidp-api`: an access token with `aud`
     /// `{issuer}/api` and scope `account` (and `admin` for administrators), and a refresh token.
-    /// Shares the login page's brute-force limits.
+    /// Shares the login page's brute-force limits: after a few failures each further one makes
+    /// the next attempt wait (doubling), then the account is locked for a while; an attempt too
+    /// early gets 429 with `Retry-After`, exactly as for an email that has no account.
     #[oai(path = "/login", method = "post")]
     async fn login(
         &self,
@@ -67,7 +69,7 @@ impl AuthApi {
             Err(LoginError::InvalidCredentials) => {
                 return Err(ApiError::unauthorized("invalid_credentials", "incorrect email or password"));
             }
-            Err(LoginError::Locked { retry_after }) => return Err(ApiError::too_many(retry_after)),
+            Err(LoginError::Locked { retry_after, .. }) => return Err(ApiError::too_many(retry_after)),
             Err(LoginError::Unavailable) => return Err(ApiError::unavailable()),
             Err(LoginError::Internal(message)) => return Err(ApiError::internal(&message)),
         };

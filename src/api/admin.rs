@@ -28,6 +28,7 @@ impl From<AdminError> for ApiError {
             AdminError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
             AdminError::NotFound => ApiError::not_found("no such user"),
             AdminError::Conflict(message) => ApiError::conflict("conflict", message),
+            AdminError::Guarded(guard) => ApiError::conflict(guard.code(), guard.detail()),
             AdminError::Unavailable => ApiError::unavailable(),
             AdminError::Internal(message) => ApiError::internal(&message),
         }
@@ -385,6 +386,10 @@ impl AdminApi {
     ///
     /// Role, status, name, email verification. A status other than `active` ends the user's
     /// sessions, refresh tokens and API keys at once.
+    ///
+    /// Refused with 409 when an administrator would ban, delete, erase or demote themselves
+    /// (`own_account`) or when no active administrator would be left (`last_admin`); nothing
+    /// changes then.
     #[oai(path = "/users/:id", method = "patch")]
     async fn update_user(
         &self,
@@ -404,7 +409,7 @@ impl AdminApi {
         };
         let details = json!({ "role": body.role, "status": body.status, "email_verified": body.email_verified });
         let change = UserUpdate { role: body.role, status: body.status, email_verified: body.email_verified, name };
-        let user = admin_users::update(&state, &id, change).await?;
+        let user = admin_users::update(&state, caller.user_id(), &id, change).await?;
         caller.audit(&state, req, "user.update", ("user", &user.id), details).await?;
         Ok(Json(user.into()))
     }
@@ -412,6 +417,10 @@ impl AdminApi {
     /// Soft-delete a user
     ///
     /// The account stops working and can be restored; nothing is erased.
+    ///
+    /// Refused with 409 when an administrator would ban, delete, erase or demote themselves
+    /// (`own_account`) or when no active administrator would be left (`last_admin`); nothing
+    /// changes then.
     #[oai(path = "/users/:id", method = "delete")]
     async fn delete_user(
         &self,
@@ -422,7 +431,7 @@ impl AdminApi {
     ) -> ApiResult<Json<UserView>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let user = admin_users::soft_delete(&state, &id).await?;
+        let user = admin_users::soft_delete(&state, caller.user_id(), &id).await?;
         caller.audit(&state, req, "user.delete", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
@@ -438,7 +447,7 @@ impl AdminApi {
     ) -> ApiResult<Json<UserView>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let user = admin_users::restore(&state, &id).await?;
+        let user = admin_users::restore(&state, caller.user_id(), &id).await?;
         caller.audit(&state, req, "user.restore", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
@@ -446,6 +455,10 @@ impl AdminApi {
     /// Ban a user
     ///
     /// Ends the user's sessions, refresh tokens (their access tokens introspect inactive) and API keys at once.
+    ///
+    /// Refused with 409 when an administrator would ban, delete, erase or demote themselves
+    /// (`own_account`) or when no active administrator would be left (`last_admin`); nothing
+    /// changes then.
     #[oai(path = "/users/:id/ban", method = "post")]
     async fn ban_user(
         &self,
@@ -456,7 +469,7 @@ impl AdminApi {
     ) -> ApiResult<Json<UserView>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let user = admin_users::ban(&state, &id).await?;
+        let user = admin_users::ban(&state, caller.user_id(), &id).await?;
         caller.audit(&state, req, "user.ban", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
@@ -472,7 +485,7 @@ impl AdminApi {
     ) -> ApiResult<Json<UserView>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let user = admin_users::unban(&state, &id).await?;
+        let user = admin_users::unban(&state, caller.user_id(), &id).await?;
         caller.audit(&state, req, "user.unban", ("user", &user.id), json!({})).await?;
         Ok(Json(user.into()))
     }
@@ -481,6 +494,10 @@ impl AdminApi {
     ///
     /// Deletes the user's personal data for good. Audit rows stay, with a pseudonym instead of
     /// the user's id and without IP addresses or user agents.
+    ///
+    /// Refused with 409 when an administrator would ban, delete, erase or demote themselves
+    /// (`own_account`) or when no active administrator would be left (`last_admin`); nothing
+    /// changes then.
     #[oai(path = "/users/:id/erase", method = "post")]
     async fn erase_user(
         &self,
@@ -491,7 +508,7 @@ impl AdminApi {
     ) -> ApiResult<Json<ErasedUser>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let pseudonym = admin_users::erase(&state, &id).await?;
+        let pseudonym = admin_users::erase(&state, caller.user_id(), &id).await?;
         caller.audit(&state, req, "user.erase", ("user", &pseudonym), json!({})).await?;
         Ok(Json(ErasedUser { id: id.0, pseudonym }))
     }

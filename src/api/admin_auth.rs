@@ -32,6 +32,14 @@ impl AdminCaller {
         if self.can_write { Ok(()) } else { Err(ApiError::forbidden("insufficient_scope", "this key may only read")) }
     }
 
+    /// The administrator's user id; none for an API client.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.actor {
+            AdminActor::User(user) => Some(&user.id),
+            AdminActor::ApiClient(_) => None,
+        }
+    }
+
     pub fn audit_actor(&self) -> Actor {
         match &self.actor {
             AdminActor::User(user) => Actor::User(user.id.clone()),

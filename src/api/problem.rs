@@ -64,6 +64,9 @@ pub enum ApiError {
     Forbidden(Json<Problem>),
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The request conflicts with the current state, e.g. an email already taken, or a change
+    /// that would remove the caller's own administrator rights (`own_account`) or the last
+    /// active administrator (`last_admin`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is larger than the server accepts.

@@ -181,7 +181,7 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
             )
             .await;
         }
-        Err(LoginError::Locked { retry_after }) => {
+        Err(LoginError::Locked { retry_after, .. }) => {
             let mut response = render_login(
                 state,
                 req,

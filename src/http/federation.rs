@@ -224,11 +224,13 @@ pub async fn link_submit(
     let user = match login::password_login(state, &offer.email, password, &origin(state, req)).await {
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => return retry("Incorrect password.", StatusCode::UNAUTHORIZED),
-        Err(LoginError::Locked { .. }) => {
-            return retry(
-                "Too many failed attempts. Please wait a while and try again.",
-                StatusCode::TOO_MANY_REQUESTS,
-            );
+        Err(LoginError::Locked { retry_after, .. }) => {
+            let mut response =
+                retry("Too many failed attempts. Please wait a while and try again.", StatusCode::TOO_MANY_REQUESTS);
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+            }
+            return response;
         }
         Err(LoginError::Unavailable) => {
             return failure(state, req, &provider, FederationError::Unavailable, None).await;

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{KeyValue, KvResult};
+use super::{Admission, KeyValue, KvResult, Throttle};
 use crate::clock::SharedClock;
 
 struct Entry {
@@ -71,6 +71,44 @@ impl KeyValue for MemoryKv {
             live(entries.get(key), now).map(|entry| (counter_value(entry), entry.expires_at - now)).unwrap_or((0, 0))
         }))
     }
+
+    async fn admit(&self, key: &str, throttle: &Throttle) -> KvResult<Admission> {
+        Ok(self.with(|entries, now| {
+            let (count, last, expires_at) = match live(entries.get(key), now) {
+                Some(entry) => {
+                    let (count, last) = throttle_value(entry);
+                    (count, last, entry.expires_at)
+                }
+                None => (0, 0, now + throttle.window),
+            };
+            if count >= throttle.limit {
+                return Admission::Locked { retry_after: expires_at - now };
+            }
+            let ready_at = last + throttle.wait_after(count);
+            if now < ready_at {
+                return Admission::Delayed { retry_after: ready_at - now };
+            }
+            entries.insert(key.to_string(), Entry { value: format!("{}:{now}", count + 1).into_bytes(), expires_at });
+            Admission::Admitted
+        }))
+    }
+
+    async fn release(&self, key: &str) -> KvResult<()> {
+        self.with(|entries, now| {
+            if let Some(entry) = entries.get_mut(key).filter(|entry| entry.expires_at > now) {
+                let (count, last) = throttle_value(entry);
+                entry.value = format!("{}:{last}", (count - 1).max(0)).into_bytes();
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A throttle's entry holds `count:last_attempt_at`; its expiry is the end of the window.
+fn throttle_value(entry: &Entry) -> (i64, i64) {
+    let text = std::str::from_utf8(&entry.value).unwrap_or("");
+    let (count, last) = text.split_once(':').unwrap_or((text, "0"));
+    (count.parse().unwrap_or(0), last.parse().unwrap_or(0))
 }
 
 fn counter_value(entry: &Entry) -> i64 {
@@ -105,5 +143,32 @@ mod tests {
         assert_eq!(kv.counter("c").await.expect("counter"), (2, 30));
         clock.advance(30);
         assert_eq!(kv.increment("c", 60).await.expect("inc"), 1);
+    }
+
+    #[tokio::test]
+    async fn throttles_delay_then_lock_and_reset_with_their_window() {
+        let clock = ManualClock::new(1000);
+        let kv = MemoryKv::new(Arc::new(clock.clone()));
+        let throttle = Throttle { limit: 5, window: 100, free: 2, delay: 1, max_delay: 60 };
+        for _ in 0..3 {
+            assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted);
+        }
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Delayed { retry_after: 1 });
+        clock.advance(1);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Delayed { retry_after: 2 });
+        // A released attempt is no longer counted: the wait is the previous one again.
+        kv.release("t").await.expect("release");
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Delayed { retry_after: 1 });
+        clock.advance(1);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted);
+        clock.advance(2);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Locked { retry_after: 96 });
+        clock.advance(96);
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted, "a new window");
+        kv.release("t").await.expect("release");
+        kv.release("t").await.expect("release");
+        assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted, "never below zero");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{KeyValue, KvError, KvResult};
+use super::{Admission, KeyValue, KvError, KvResult, Throttle};
 use crate::clock::SharedClock;
 
 pub struct RedisKv {
@@ -18,6 +18,8 @@ pub struct RedisKv {
     clock: SharedClock,
     take_script: Script,
     increment_script: Script,
+    admit_script: Script,
+    release_script: Script,
 }
 
 pub(super) fn failed(error: redis::RedisError) -> KvError {
@@ -62,6 +64,33 @@ impl RedisKv {
                    return {1, ttl} \
                  end; \
                  return {redis.call('HINCRBY', KEYS[1], 'count', 1), expires - now}",
+            ),
+            // A throttle: the counter's hash plus the last admitted attempt's time. Answers
+            // {0, 0} admitted, {1, seconds} delayed, {2, seconds} locked. The wait is the one
+            // `Throttle::wait_after` computes; Lua numbers are doubles, exact at these sizes.
+            admit_script: Script::new(
+                "local now = tonumber(ARGV[1]); local window = tonumber(ARGV[2]); \
+                 local limit = tonumber(ARGV[3]); local free = tonumber(ARGV[4]); \
+                 local delay = tonumber(ARGV[5]); local max_delay = tonumber(ARGV[6]); \
+                 local h = redis.call('HMGET', KEYS[1], 'count', 'expires_at', 'last_at'); \
+                 local count = tonumber(h[1] or '0') or 0; local expires = tonumber(h[2] or '0') or 0; \
+                 local last = tonumber(h[3] or '0') or 0; \
+                 if expires <= now then count = 0; last = 0; expires = now + window end; \
+                 if count >= limit then return {2, expires - now} end; \
+                 local wait = 0; \
+                 if delay > 0 and count > free then \
+                   wait = math.min(delay * 2 ^ math.min(count - free - 1, 40), max_delay) \
+                 end; \
+                 if now < last + wait then return {1, last + wait - now} end; \
+                 redis.call('HSET', KEYS[1], 'count', count + 1, 'expires_at', expires, 'last_at', now); \
+                 redis.call('EXPIRE', KEYS[1], expires - now + 60); \
+                 return {0, 0}",
+            ),
+            release_script: Script::new(
+                "local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at') or '0') or 0; \
+                 local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0') or 0; \
+                 if expires > tonumber(ARGV[1]) and count > 0 then redis.call('HINCRBY', KEYS[1], 'count', -1) end; \
+                 return 0",
             ),
         };
         if let Err(error) = kv.connection().await {
@@ -143,6 +172,38 @@ impl KeyValue for RedisKv {
             (Some(count), Some(expires_at)) if expires_at > now => (count, expires_at - now),
             _ => (0, 0),
         })
+    }
+
+    async fn admit(&self, key: &str, throttle: &Throttle) -> KvResult<Admission> {
+        let mut connection = self.connection().await?;
+        let (outcome, seconds): (i64, i64) = self
+            .admit_script
+            .key(self.key(key))
+            .arg(self.clock.now())
+            .arg(throttle.window)
+            .arg(throttle.limit)
+            .arg(throttle.free)
+            .arg(throttle.delay)
+            .arg(throttle.max_delay)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        Ok(match outcome {
+            0 => Admission::Admitted,
+            1 => Admission::Delayed { retry_after: seconds },
+            _ => Admission::Locked { retry_after: seconds },
+        })
+    }
+
+    async fn release(&self, key: &str) -> KvResult<()> {
+        let mut connection = self.connection().await?;
+        self.release_script
+            .key(self.key(key))
+            .arg(self.clock.now())
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(failed)?;
+        Ok(())
     }
 }
 

@@ -1,8 +1,18 @@
-//! Password login with brute-force limits per account and per client IP. Shared by the
-//! login page and (later) the JSON API, so both count against the same limits.
+//! Password login with brute-force limits per account and per client IP (SPEC §8). Shared by
+//! the login page, the JSON API and identity linking, so all count against the same limits.
+//!
+//! Per account (a hash of the normalized email, so unknown accounts are counted alike): the
+//! first `login_free_failures` failures cost nothing; each further one makes the next attempt
+//! wait `login_delay` seconds, doubling up to `login_max_delay`; `login_account_limit` failures
+//! within `login_lock_window` lock the account until the window ends. Per IP: only the limit.
+//! An attempt is counted before its password is checked, in one step with the decision, so
+//! parallel attempts cannot slip past; a success resets the account and gives the IP its
+//! attempt back.
 
 use crate::audit::{self, Actor, Event, Origin};
+use crate::config::Config;
 use crate::crypto::{b64url, sha256};
+use crate::kv::{Admission, Throttle};
 use crate::passwords;
 use crate::state::AppState;
 use crate::store::{StoreError, User, UserStore, users::normalize_email};
@@ -12,13 +22,33 @@ pub enum LoginError {
     /// Wrong email or password; deliberately one case.
     #[error("invalid email or password")]
     InvalidCredentials,
-    /// Too many failures for this account or address; says nothing about whether the account exists.
+    /// Too many failures for this account or address, or too soon after the last one; says
+    /// nothing about whether the account exists.
     #[error("too many failed attempts; try again later")]
-    Locked { retry_after: i64 },
+    Locked { retry_after: i64, reason: LockReason },
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why an attempt was refused before its password was checked; for the audit log only, the
+/// caller sees the same answer either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockReason {
+    /// Inside the wait after a recent failure.
+    Delay,
+    /// The account's or the address's limit is reached.
+    Lock,
+}
+
+impl LockReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockReason::Delay => "delay",
+            LockReason::Lock => "lock",
+        }
+    }
 }
 
 impl From<StoreError> for LoginError {
@@ -45,6 +75,33 @@ fn ip_key(ip: &str) -> String {
     format!("login-fail:ip:{ip}")
 }
 
+fn account_throttle(config: &Config) -> Throttle {
+    Throttle {
+        limit: config.login_account_limit,
+        window: config.login_lock_window,
+        free: config.login_free_failures,
+        delay: config.login_delay,
+        max_delay: config.login_max_delay,
+    }
+}
+
+/// Many people may share an address (NAT): no waits there, only the limit.
+fn ip_throttle(config: &Config) -> Throttle {
+    Throttle { limit: config.login_ip_limit, window: config.login_lock_window, free: 0, delay: 0, max_delay: 0 }
+}
+
+fn refused(admission: Admission) -> Option<LoginError> {
+    match admission {
+        Admission::Admitted => None,
+        Admission::Delayed { retry_after } => {
+            Some(LoginError::Locked { retry_after: retry_after.max(1), reason: LockReason::Delay })
+        }
+        Admission::Locked { retry_after } => {
+            Some(LoginError::Locked { retry_after: retry_after.max(1), reason: LockReason::Lock })
+        }
+    }
+}
+
 /// Checks a password login and audits the outcome (`login.succeeded`, `login.failed`, `login.locked`).
 pub async fn password_login(
     state: &AppState,
@@ -64,21 +121,57 @@ pub async fn password_login(
     }
     // The email is recorded as typed (hashed), so failures for unknown accounts are countable
     // without storing what someone typed.
-    let details = serde_json::json!({ "method": "pwd", "email_hash": &b64url(sha256(normalize_email(email)))[..16] });
+    let mut details =
+        serde_json::json!({ "method": "pwd", "email_hash": &b64url(sha256(normalize_email(email)))[..16] });
+    if let Err(LoginError::Locked { reason, .. }) = &result {
+        details["reason"] = reason.as_str().into();
+    }
     audit::record(state, origin, Event { actor, action, target, details }).await?;
     result
 }
 
 async fn check_password_login(state: &AppState, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
-    let window = state.config.login_lock_window;
-    let (account_failures, account_reset) = state.kv.counter(&account_key(email)).await?;
-    let (ip_failures, ip_reset) = state.kv.counter(&ip_key(ip)).await?;
-    if account_failures >= state.config.login_account_limit {
-        return Err(LoginError::Locked { retry_after: account_reset.max(1) });
+    let (account_key, ip_key) = (account_key(email), ip_key(ip));
+    if let Some(error) = refused(state.kv.admit(&ip_key, &ip_throttle(&state.config)).await?) {
+        return Err(error);
     }
-    if ip_failures >= state.config.login_ip_limit {
-        return Err(LoginError::Locked { retry_after: ip_reset.max(1) });
+    let account = match state.kv.admit(&account_key, &account_throttle(&state.config)).await {
+        Ok(admission) => refused(admission),
+        Err(error) => Some(error.into()),
+    };
+    if let Some(error) = account {
+        // Refused before any password check: the address's attempt was not used.
+        give_back(state, &ip_key).await;
+        return Err(error);
     }
+    let result = verify(state, email, password).await;
+    match &result {
+        Ok(_) => {
+            let reset = state.kv.delete(&account_key).await;
+            give_back(state, &ip_key).await;
+            reset?;
+        }
+        // Both attempts stay counted as failures.
+        Err(LoginError::InvalidCredentials) => {}
+        // Not the caller's failure: neither counts against them.
+        Err(_) => {
+            give_back(state, &account_key).await;
+            give_back(state, &ip_key).await;
+        }
+    }
+    result
+}
+
+/// Releases an admitted attempt. Best effort: if the store fails now, the attempt stays
+/// counted, which errs on the safe side.
+async fn give_back(state: &AppState, key: &str) {
+    if let Err(error) = state.kv.release(key).await {
+        tracing::warn!(%error, "could not release a login attempt");
+    }
+}
+
+/// The password check itself: a dummy hash for unknown accounts, so the work is the same.
+async fn verify(state: &AppState, email: &str, password: &str) -> Result<User, LoginError> {
     let user = state.db.user_by_email(email).await?;
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
     let password = password.to_string();
@@ -88,14 +181,7 @@ async fn check_password_login(state: &AppState, email: &str, password: &str, ip:
         .await
         .map_err(|e| LoginError::Internal(e.to_string()))?;
     match user {
-        Some(user) if verified && user.is_active() => {
-            state.kv.delete(&account_key(email)).await?;
-            Ok(user)
-        }
-        _ => {
-            state.kv.increment(&account_key(email), window).await?;
-            state.kv.increment(&ip_key(ip), window).await?;
-            Err(LoginError::InvalidCredentials)
-        }
+        Some(user) if verified && user.is_active() => Ok(user),
+        _ => Err(LoginError::InvalidCredentials),
     }
 }

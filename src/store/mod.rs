@@ -42,7 +42,7 @@ pub use organizations::{Member, MembershipWrite, ORGANIZATION_SCOPE, Organizatio
 pub use permissions::{PermissionKey, PermissionStore, PermissionWrite};
 pub use sessions::{DatabaseSessions, Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
-pub use users::{NewUser, Profile, User, UserFilter, UserStore};
+pub use users::{NewUser, Profile, RoleChange, User, UserFilter, UserStore};
 
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -63,17 +63,30 @@ pub trait UserStore {
     async fn set_email_verified(&self, id: &str, now: i64) -> StoreResult<()>;
     /// A page of users matching the filter, oldest first, after the `(created_at, id)` cursor.
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
-    /// Sets role and/or status; true when something changed (the permissions version moves then).
+    /// Sets role and/or status (the permissions version moves when something changed), unless
+    /// that would leave no active administrator: the check and the write are one transaction,
+    /// serialised with every other such change, so two administrators demoting each other at
+    /// once cannot both succeed.
     async fn set_role_and_status(
         &self,
         id: &str,
         role: Option<&str>,
         status: Option<&str>,
         now: i64,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<RoleChange>;
     /// Removes the user row (cascading to sessions, consents, keys, permissions, memberships).
     async fn delete_user_row(&self, id: &str) -> StoreResult<bool>;
     async fn bump_permissions_version(&self, id: &str) -> StoreResult<()>;
+}
+
+/// What `set_role_and_status` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    Changed,
+    /// The user already had that role and status, or does not exist.
+    Unchanged,
+    /// Refused: the user is the last active administrator and would stop being one.
+    LastActiveAdmin,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -211,19 +224,32 @@ impl UserStore for Db {
         role: Option<&str>,
         status: Option<&str>,
         now: i64,
-    ) -> StoreResult<bool> {
-        let sql = "UPDATE users SET role = COALESCE($1, role), status = COALESCE($2, status), updated_at = $3, \
-                   permissions_version = permissions_version + 1 \
-                   WHERE id = $4 AND (role <> COALESCE($1, role) OR status <> COALESCE($2, status))";
-        let changed = on_pool!(self, |pool| sqlx::query(sql)
-            .bind(role)
-            .bind(status)
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(changed == 1)
+    ) -> StoreResult<RoleChange> {
+        // Locks every active administrator's row (PostgreSQL; SQLite's BEGIN IMMEDIATE locks the
+        // database): a concurrent change waits here, then sees this one's result.
+        let lock_admins = "UPDATE users SET updated_at = updated_at WHERE role = 'admin' AND status = 'active'";
+        // Would the user stop being an active administrator, with nobody else left?
+        let last_admin = "SELECT COUNT(*) FROM users WHERE id = $1 AND role = 'admin' AND status = 'active' \
+                          AND NOT (COALESCE($2, role) = 'admin' AND COALESCE($3, status) = 'active') \
+                          AND NOT EXISTS (SELECT 1 FROM users WHERE id <> $1 AND role = 'admin' AND status = 'active')";
+        let update = "UPDATE users SET role = COALESCE($1, role), status = COALESCE($2, status), updated_at = $3, \
+                      permissions_version = permissions_version + 1 \
+                      WHERE id = $4 AND (role <> COALESCE($1, role) OR status <> COALESCE($2, status))";
+        let begin = super::organizations::begin_write(self);
+        on_pool!(self, |pool| async {
+            let mut tx = pool.begin_with(begin).await?;
+            sqlx::query(lock_admins).execute(&mut *tx).await?;
+            let refused: i64 =
+                sqlx::query_scalar(last_admin).bind(id).bind(role).bind(status).fetch_one(&mut *tx).await?;
+            if refused > 0 {
+                return Ok(RoleChange::LastActiveAdmin);
+            }
+            let changed =
+                sqlx::query(update).bind(role).bind(status).bind(now).bind(id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok::<_, super::StoreError>(if changed == 1 { RoleChange::Changed } else { RoleChange::Unchanged })
+        }
+        .await)
     }
 
     async fn delete_user_row(&self, id: &str) -> StoreResult<bool> {

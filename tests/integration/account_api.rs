@@ -507,7 +507,8 @@ async fn login_failures_look_the_same_for_unknown_emails(backend: Backend) {
 }
 
 async fn login_locks_the_account_after_repeated_failures(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // The lock alone; the waits that lead up to it are login_throttle.rs's.
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
     server.user("alice@example.com", PASSWORD).await;
     server.user("bob@example.com", PASSWORD).await;
     let limit = server.state.config.login_account_limit;
@@ -542,7 +543,7 @@ async fn login_locks_the_account_after_repeated_failures(backend: Backend) {
 }
 
 async fn login_lockout_is_shared_with_the_login_page(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
     server.user("alice@example.com", PASSWORD).await;
     server.user("bob@example.com", PASSWORD).await;
     server.user("carol@example.com", PASSWORD).await;

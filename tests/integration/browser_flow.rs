@@ -764,7 +764,10 @@ async fn consent_form_requires_this_browsers_csrf_token(backend: Backend) {
 }
 
 async fn wrong_password_and_account_lock_do_not_reveal_accounts(backend: Backend) {
-    let (server, client) = setup(backend).await;
+    // The lock alone; the waits that lead up to it are login_throttle.rs's.
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
+    server.user(ALICE, PASSWORD).await;
+    let client = server.client(&["--name", "Third Party App", "--redirect-uri", REDIRECT]).await;
     server.user(BOB, PASSWORD).await;
     assert_eq!(server.state.config.login_account_limit, 5);
     let browser = Browser::new();

@@ -83,16 +83,16 @@ impl TestServer {
         Self::start_on_with_clock(database_url, dir, ManualClock::starting_now(), adjust).await
     }
 
-    /// Another instance of the same deployment: same database, same clock, same Redis namespace.
+    /// Another instance of the same deployment: same configuration (so the same issuer behind
+    /// one load balancer), database, clock and Redis namespace; only its files are its own.
     pub async fn second_instance(&self) -> TestServer {
-        let (redis_url, prefix) = (self.state.config.redis_url.clone(), self.state.config.redis_key_prefix.clone());
+        let shared = self.state.config.clone();
         let dir = tempfile::tempdir().expect("tempdir");
-        let issuer = self.base.clone();
         Self::start_on_with_clock(self.database_url.clone(), dir, self.clock.clone(), |config| {
-            // Behind one load balancer, both instances are the same issuer.
-            config.issuer = issuer;
-            config.redis_url = redis_url;
-            config.redis_key_prefix = prefix;
+            let (keys_dir, mail_dir) = (config.keys_dir.clone(), config.mail_dir.clone());
+            *config = shared;
+            config.keys_dir = keys_dir;
+            config.mail_dir = mail_dir;
         })
         .await
     }

@@ -14,6 +14,7 @@ mod faults;
 mod federation;
 mod internal;
 mod keys;
+mod login_throttle;
 mod logout;
 mod observability;
 mod openapi_doc;

@@ -52,20 +52,33 @@ async fn tokens_and_sessions_cross_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn brute_force_limits_count_across_instances() {
+async fn brute_force_waits_and_limits_count_across_instances() {
     let (a, b) = pair().await;
     a.user("alice@example.com", PASSWORD).await;
     let login = |server: &TestServer, password: &str| {
         let url = server.url("/api/v1/auth/login");
         let body = json!({ "email": "alice@example.com", "password": password });
-        async move { reqwest::Client::new().post(url).json(&body).send().await.expect("login").status() }
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.expect("login");
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().expect("header").to_string());
+            (response.status().as_u16(), retry_after)
+        }
     };
-    for n in 0..5 {
-        let server = if n % 2 == 0 { &a } else { &b };
-        assert_eq!(login(server, "wrong password!!").await, 401);
+    let wrong = "wrong password!!";
+    for server in [&a, &b, &a] {
+        assert_eq!(login(server, wrong).await, (401, None));
     }
-    assert_eq!(login(&a, PASSWORD).await, 429, "five failures across both instances lock the account");
-    assert_eq!(login(&b, PASSWORD).await, 429);
+    // The wait the third failure set (at A) holds at B, and the next one's at A.
+    assert_eq!(login(&b, PASSWORD).await, (429, Some("1".into())));
+    a.clock.advance(1);
+    assert_eq!(login(&b, wrong).await, (401, None));
+    assert_eq!(login(&a, PASSWORD).await, (429, Some("2".into())));
+    a.clock.advance(2);
+    assert_eq!(login(&a, wrong).await, (401, None));
+    // Five failures across both instances lock the account at both.
+    let window = a.state.config.login_lock_window;
+    assert_eq!(login(&a, PASSWORD).await, (429, Some((window - 3).to_string())));
+    assert_eq!(login(&b, PASSWORD).await, (429, Some((window - 3).to_string())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

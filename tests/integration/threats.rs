@@ -759,7 +759,8 @@ async fn forwarded_for_skips_trusted_hops_and_is_ignored_from_other_peers(backen
         let mut request = reqwest::Client::new()
             .post(server.url("/api/v1/auth/login"))
             .header("x-request-id", &request_id)
-            .json(&json!({ "email": "nobody@example.com", "password": "wrong password!" }));
+            // A fresh account each time: the progressive delay per account must not answer first.
+            .json(&json!({ "email": format!("nobody-{request_id}@example.com"), "password": "wrong password!" }));
         for header in forwarded {
             request = request.header("x-forwarded-for", *header);
         }
@@ -833,7 +834,7 @@ async fn unverified_local_account_is_never_linked_to_an_upstream_identity(backen
 // Credential stuffing: locks are audited and look the same for accounts that do not exist
 
 async fn lockouts_are_audited_alike_for_known_and_unknown_accounts(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
     server.user(ALICE, PASSWORD).await;
     let limit = server.state.config.login_account_limit;
     for email in [ALICE, "ghost@example.com"] {

@@ -17,6 +17,7 @@ on_both_backends!(
     client_credentials_refusals,
     resource_indicator_sets_the_audience,
     repeated_client_auth_failures_are_rate_limited,
+    token_requests_are_rate_limited_per_client,
     revoked_tokens_introspect_as_inactive,
     revoking_the_refresh_token_revokes_the_grant,
     other_clients_cannot_revoke_or_introspect,
@@ -602,6 +603,37 @@ async fn repeated_client_auth_failures_are_rate_limited(backend: Backend) {
     for _ in 0..5 {
         expect_token(token_request(&server, &victim, &grant).await).await;
     }
+}
+
+/// SPEC §8 "per client on /token": `OXIDP_TOKEN_RATE_LIMIT` requests per client and minute.
+async fn token_requests_are_rate_limited_per_client(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.token_rate_limit = 3).await;
+    let busy = server.client(SERVICE).await;
+    let bystander = server.client(SERVICE).await;
+    let wrong = TestClient { id: busy.id.clone(), secret: Some("wrong-secret".into()) };
+    let grant = [("grant_type", "client_credentials")];
+
+    // Requests that fail client authentication do not use the client's allowance: it is
+    // counted after authentication, so nobody without the secret can exhaust it.
+    for _ in 0..2 {
+        expect_oauth_error(token_request(&server, &wrong, &grant).await, 401, "invalid_client").await;
+    }
+    for _ in 0..3 {
+        expect_token(token_request(&server, &busy, &grant).await).await;
+    }
+    let response = token_request(&server, &busy, &grant).await;
+    let retry_after: i64 =
+        response.headers().get("retry-after").expect("Retry-After").to_str().expect("header").parse().expect("seconds");
+    assert_eq!(retry_after, 60 - server.clock_now() % 60, "until the next minute");
+    expect_oauth_error(response, 429, "temporarily_unavailable").await;
+    // Other clients have their own allowance.
+    expect_token(token_request(&server, &bystander, &grant).await).await;
+
+    server.clock.advance(retry_after);
+    for _ in 0..3 {
+        expect_token(token_request(&server, &busy, &grant).await).await;
+    }
+    expect_oauth_error(token_request(&server, &busy, &grant).await, 429, "temporarily_unavailable").await;
 }
 
 async fn revoked_tokens_introspect_as_inactive(backend: Backend) {
