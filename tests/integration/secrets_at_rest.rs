@@ -270,6 +270,40 @@ async fn no_issued_secret_is_stored_in_clear(backend: Backend) {
     assert!(dump.contains("$argon2id$"), "passwords are argon2id hashes");
     assert!(!dump.contains("PRIVATE KEY"), "signing keys are encrypted");
     assert_absent(&dump, &secrets, "the database");
+
+    // With Redis (the PostgreSQL test servers), the same holds for every key and value there:
+    // sessions, pending requests, counters, stamps.
+    if let Some(redis_dump) = full_redis_dump(&server).await {
+        assert!(redis_dump.contains("session:"), "the browser session is in Redis:\n{redis_dump}");
+        assert_absent(&redis_dump, &secrets, "Redis");
+    }
+}
+
+/// Every key under the server's Redis prefix with its value, whatever its type; `None` without Redis.
+async fn full_redis_dump(server: &TestServer) -> Option<String> {
+    use redis::AsyncCommands;
+    let url = server.state.config.redis_url.clone()?;
+    let prefix = server.state.config.redis_key_prefix.clone();
+    let client = redis::Client::open(url).expect("redis URL");
+    let mut redis = client.get_multiplexed_async_connection().await.expect("redis connection");
+    let keys: Vec<String> = redis.keys(format!("{prefix}*")).await.expect("KEYS");
+    let mut dump = String::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut redis).await.expect("TYPE");
+        let value = match kind.as_str() {
+            "string" => {
+                let bytes: Vec<u8> = redis.get(&key).await.expect("GET");
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            "hash" => format!("{:?}", redis.hgetall::<_, Vec<(String, String)>>(&key).await.expect("HGETALL")),
+            "set" => format!("{:?}", redis.smembers::<_, Vec<String>>(&key).await.expect("SMEMBERS")),
+            "zset" => format!("{:?}", redis.zrange::<_, Vec<String>>(&key, 0, -1).await.expect("ZRANGE")),
+            "list" => format!("{:?}", redis.lrange::<_, Vec<String>>(&key, 0, -1).await.expect("LRANGE")),
+            other => format!("<{other}>"),
+        };
+        dump.push_str(&format!("{key} = {value}\n"));
+    }
+    Some(dump)
 }
 
 // ---------------------------------------------------------------------------------------------
