@@ -64,6 +64,7 @@ fn build() -> Harness {
         // The limits would otherwise turn every later input into the same 429.
         login_account_limit: i64::MAX,
         login_ip_limit: i64::MAX,
+        login_delay: 0,
         client_auth_failure_limit: i64::MAX,
         ..Config::default()
     };

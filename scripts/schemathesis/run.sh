@@ -6,7 +6,8 @@
 # database, always stops it. Ends with "schemathesis: N passed, M failed" (one per operation
 # and run); exits 1 on any failure.
 #
-# ST_MAX_EXAMPLES (default 20) and ST_MAX_TIME (seconds per run, default 75) bound the time.
+# ST_MAX_EXAMPLES (default 20) and ST_MAX_TIME (seconds per run, default 75) bound the time;
+# ST_HAR=1 also keeps every request and response in target/schemathesis/<run>.har.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -63,6 +64,14 @@ password="a-Long-schema-passphrase-42"
   || { cat "$tmp/migrate.err" >&2; setup_failed "oxidp migrate"; }
 "$bin" user create --email "$email" --password "$password" --admin >"$tmp/user.json" 2>"$tmp/user.err" \
   || { cat "$tmp/user.err" >&2; setup_failed "oxidp user create"; }
+# Resources whose ids the generated requests use part of the time, so operations on one resource
+# reach their logic instead of answering 404 to random ids (see write_config below).
+"$bin" user create --email st-user@example.com --password "$password" >"$tmp/other.json" 2>"$tmp/other.err" \
+  || { cat "$tmp/other.err" >&2; setup_failed "oxidp user create (second user)"; }
+"$bin" client create --name "st client" --redirect-uri http://127.0.0.1:9/callback >"$tmp/client.json" \
+  2>"$tmp/client.err" || { cat "$tmp/client.err" >&2; setup_failed "oxidp client create"; }
+"$bin" api-client create --name "st api client" >"$tmp/api-client.json" 2>"$tmp/api-client.err" \
+  || { cat "$tmp/api-client.err" >&2; setup_failed "oxidp api-client create"; }
 
 "$bin" serve >"$tmp/server.out" 2>"$tmp/server.log" &
 server_pid=$!
@@ -97,13 +106,63 @@ print(json.load(urllib.request.urlopen(request, timeout=10))["access_token"])
 PY
 ) || { server_log; setup_failed "POST /api/v1/auth/login"; }
 
+# The ids above, plus an organization and an API key made through the API, as schemathesis
+# dictionaries: each id parameter takes one of them half of the time and a generated value
+# otherwise. The administrator's own id is among the user ids, so the guards that keep an
+# administrator from removing themselves (409) are exercised too.
+"$venv/bin/python" - "$OXIDP_ISSUER" "$token" "$tmp" >"$tmp/schemathesis.toml" <<'PY' \
+  || { server_log; setup_failed "creating the test resources"; }
+import json, sys, urllib.request
+issuer, token, tmp = sys.argv[1:4]
+def load(name):
+    with open(f"{tmp}/{name}.json") as file:
+        return json.load(file)
+def post(path, body):
+    request = urllib.request.Request(
+        f"{issuer}/api/v1{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    return json.load(urllib.request.urlopen(request, timeout=10))
+admin, other = load("user"), load("other")
+organization = post("/admin/organizations", {"name": "Schema test", "slug": "schema-test"})
+api_key = post("/users/me/api-keys", {"name": "schema test", "scopes": ["read:users"]})
+dictionaries = {
+    "user_ids": [admin["id"], other["id"]],
+    "subs": [admin["sub"], other["sub"]],
+    "client_ids": [load("client")["client_id"], "oxidp-api"],
+    "api_client_ids": [load("api-client")["client_key"]],
+    "organization_ids": [organization["id"]],
+    "api_key_ids": [api_key["id"]],
+}
+bindings = [
+    (r"^/admin/users/\{id\}", {"path.id": "user_ids"}),
+    (r"^/admin/clients/\{id\}", {"path.id": "client_ids"}),
+    (r"^/admin/api-clients/\{id\}", {"path.id": "api_client_ids"}),
+    (r"^/admin/organizations/\{id\}", {"path.id": "organization_ids", "path.user_id": "user_ids"}),
+    (r"^/users/me/api-keys/\{id\}", {"path.id": "api_key_ids"}),
+    (r"^/internal/permissions/\{sub\}", {"path.sub": "subs"}),
+    (r"^/admin/permissions/", {"body.sub": "subs", "body.scope_id": "organization_ids"}),
+]
+for name, values in dictionaries.items():
+    print(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n")
+for regex, parameters in bindings:
+    print(f"[[operations]]\ninclude-path-regex = {json.dumps(regex)}")
+    print("parameters = { " + ", ".join(
+        f'{json.dumps(key)} = {{ dictionary = "{name}", probability = 0.5 }}' for key, name in parameters.items()
+    ) + " }\n")
+PY
+
 # One schemathesis run: $1 names it, the rest are extra options. Its JUnit report is summed up below.
 run() {
-  local name=$1
+  local name=$1 authenticated=0
   shift
+  [ "$name" = authenticated ] && authenticated=1
   echo "== schemathesis ($name)"
   # From the temporary directory: schemathesis keeps a cache (.schemathesis/) where it runs.
-  (cd "$tmp" && SCHEMATHESIS_HOOKS="$root/$here/hooks.py" "$venv/bin/st" run "$OXIDP_ISSUER/openapi.json" \
+  (cd "$tmp" && SCHEMATHESIS_HOOKS="$root/$here/hooks.py" ST_AUTHENTICATED="$authenticated" \
+    "$venv/bin/st" --config-file "$tmp/schemathesis.toml" \
+    run "$OXIDP_ISSUER/openapi.json" \
     --url "$OXIDP_ISSUER/api/v1" \
     --checks "$checks" \
     --phases examples,coverage,fuzzing \
@@ -113,7 +172,7 @@ run() {
     --workers 2 \
     --request-timeout 10 \
     --no-color \
-    --report junit --report-junit-path "$tmp/$name.xml" \
+    --report "junit${ST_HAR:+,har}" --report-junit-path "$tmp/$name.xml" --report-har-path "$root/target/schemathesis/$name.har" \
     "$@" >"$tmp/$name.out" 2>&1) || true
   # The whole output (failures with reproducible curl commands) stays in target/schemathesis/.
   mkdir -p "$root/target/schemathesis"
@@ -122,6 +181,7 @@ run() {
   echo "(full output: target/schemathesis/$name.out)"
 }
 start=$SECONDS
+mkdir -p "$root/target/schemathesis"
 run anonymous
 run authenticated -H "Authorization: Bearer $token" -H "X-Internal-Secret: $internal_secret"
 
