@@ -23,6 +23,7 @@ on_both_backends!(
     unreachable_upstream_times_out_without_a_5xx,
     unknown_kid_refreshes_the_jwks,
     linking_follows_the_email_rules,
+    linking_with_a_password_waits_like_the_login_page,
     identities_are_listed_and_the_last_one_is_kept,
     github_login_with_pkce_and_the_emails_api,
 );
@@ -752,6 +753,39 @@ async fn linking_follows_the_email_rules(backend: Backend) {
         assert_eq!(user.name.as_deref(), Some("Upstream Person"));
         assert_eq!(b.state.db.identity(provider, sub).await.expect("db").expect("identity").user_id, user.id);
     }
+}
+
+/// The password that links an upstream identity counts against the same limits as the login
+/// page: after the free failures the next attempt waits, with the page shown again and a 429.
+async fn linking_with_a_password_waits_like_the_login_page(backend: Backend) {
+    let setup = mock_setup(backend, true).await;
+    let b = &setup.b;
+    let carol = b.user("carol@example.com", PASSWORD).await;
+    let browser = &setup.browser;
+    let begun = setup.begin("corp").await;
+    let response = setup.answer("corp", &begun, setup.claims(&begun, "carol-up", "carol@example.com", true)).await;
+    assert_page(&response, 200, "link offer");
+    let html = response.text().await.expect("html");
+    let (csrf, link) = (form_field(&html, "csrf").expect("csrf"), form_field(&html, "link").expect("link"));
+    let submit = |password: &'static str| {
+        let form = [("csrf", csrf.clone()), ("link", link.clone()), ("password", password.to_string())];
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.post_form(&b.url("/login/corp/callback"), &form).await
+        }
+    };
+    for _ in 0..3 {
+        assert_page(&submit("wrong password!").await, 401, "wrong password");
+    }
+    let refused = submit(PASSWORD).await;
+    assert_page(&refused, 429, "inside the wait");
+    assert_eq!(refused.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    assert!(refused.text().await.expect("html").contains("Too many failed attempts"));
+    assert!(b.state.db.identity("corp", "carol-up").await.expect("db").is_none(), "not linked");
+    b.clock.advance(1);
+    let code = code_for_client(b, browser, submit(PASSWORD).await).await;
+    let id = id_token_claims(b, &setup.rp, &code, &begun.pkce).await;
+    assert_eq!(id["sub"], carol.sub.as_str(), "linked after the wait");
 }
 
 async fn identities_are_listed_and_the_last_one_is_kept(backend: Backend) {
