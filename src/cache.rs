@@ -55,7 +55,7 @@ impl<V: Clone> StampedCache<V> {
 
     /// Call after every committed change to a row of this kind.
     pub async fn changed(&self, kv: &Kv) -> KvResult<()> {
-        self.read_clear();
+        self.clear_local();
         kv.put(self.stamp_key, crate::crypto::random_token(16).into_bytes(), STAMP_TTL).await
     }
 
@@ -72,7 +72,8 @@ impl<V: Clone> StampedCache<V> {
         self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn read_clear(&self) {
+    /// Entries are stale once the stamp changes anyway; dropping them frees the memory at once.
+    fn clear_local(&self) {
         self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 }
@@ -91,13 +92,18 @@ impl<V: Clone> VerifiedTokens<V> {
         Self { capacity, entries: RwLock::new(HashMap::new()) }
     }
 
-    pub fn get(&self, token: &str, now: i64) -> Option<V> {
+    /// The key a token is remembered under; computed once per request by the caller.
+    pub fn key(token: &str) -> [u8; 32] {
+        crate::crypto::sha256(token)
+    }
+
+    pub fn get(&self, key: &[u8; 32], now: i64) -> Option<V> {
         let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (expires_at, value) = entries.get(&crate::crypto::sha256(token))?;
+        let (expires_at, value) = entries.get(key)?;
         (*expires_at > now).then(|| value.clone())
     }
 
-    pub fn insert(&self, token: &str, expires_at: i64, value: V, now: i64) {
+    pub fn insert(&self, key: [u8; 32], expires_at: i64, value: V, now: i64) {
         let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if entries.len() >= self.capacity {
             entries.retain(|_, (expires, _)| *expires > now);
@@ -105,7 +111,7 @@ impl<V: Clone> VerifiedTokens<V> {
                 entries.clear();
             }
         }
-        entries.insert(crate::crypto::sha256(token), (expires_at, value));
+        entries.insert(key, (expires_at, value));
     }
 }
 
@@ -115,15 +121,16 @@ mod tests {
 
     #[test]
     fn verified_tokens_expire_and_match_exact_bytes() {
+        let key = VerifiedTokens::<i32>::key;
         let cache = VerifiedTokens::new(2);
-        cache.insert("a.b.c", 100, 1, 0);
-        assert_eq!(cache.get("a.b.c", 99), Some(1));
-        assert_eq!(cache.get("a.b.c", 100), None, "not after its expiry");
-        assert_eq!(cache.get("a.b.d", 0), None, "another signature is another token");
-        cache.insert("x", 50, 2, 0);
-        cache.insert("y", 50, 3, 60); // full: the expired entries go first
-        assert_eq!(cache.get("a.b.c", 60), Some(1));
-        assert_eq!(cache.get("x", 40), None);
-        assert_eq!(cache.get("y", 40), Some(3));
+        cache.insert(key("a.b.c"), 100, 1, 0);
+        assert_eq!(cache.get(&key("a.b.c"), 99), Some(1));
+        assert_eq!(cache.get(&key("a.b.c"), 100), None, "not after its expiry");
+        assert_eq!(cache.get(&key("a.b.d"), 0), None, "another signature is another token");
+        cache.insert(key("x"), 50, 2, 0);
+        cache.insert(key("y"), 50, 3, 60); // full: the expired entries go first
+        assert_eq!(cache.get(&key("a.b.c"), 60), Some(1));
+        assert_eq!(cache.get(&key("x"), 40), None);
+        assert_eq!(cache.get(&key("y"), 40), Some(3));
     }
 }

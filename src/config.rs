@@ -668,6 +668,22 @@ mod tests {
     }
 
     #[test]
+    fn signing_algorithms_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OXIDP_SIGNING_ALGS", "RS256 ES256");
+            let config = Config::from_figment(Config::figment(None)).expect("two algorithms");
+            assert_eq!(config.signing_algs, ["RS256", "ES256"]);
+            for (value, says) in [("RS256,HS256", "HS256 is not one of"), ("ES256,EdDSA", "must include RS256")] {
+                jail.set_env("OXIDP_SIGNING_ALGS", value);
+                let error = Config::from_figment(Config::figment(None)).expect_err("must fail");
+                assert_eq!(error.variable, "OXIDP_SIGNING_ALGS");
+                assert!(error.message.contains(says), "{value}: {}", error.message);
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
     fn login_waits_are_configurable_and_stay_below_the_lock() {
         Jail::expect_with(|jail| {
             jail.set_env("OXIDP_LOGIN_FREE_FAILURES", "4");

@@ -279,18 +279,8 @@ impl KeyManager {
         Ok((header.claims_set().clone(), payload.claims_set().clone()))
     }
 
-    /// The public JWK set: upcoming, active and still-needed retired keys.
-    pub fn jwks(&self) -> Value {
-        let set = self.snapshot();
-        let keys: Vec<Value> = self
-            .published_indices(&set, self.clock.now())
-            .into_iter()
-            .map(|index| set.keys[index].public_jwk.clone())
-            .collect();
-        serde_json::json!({ "keys": keys })
-    }
-
-    /// [`Self::jwks`] serialised, reused until the key set or the published subset changes.
+    /// The public JWK set (upcoming, active and still-needed retired keys), serialised; reused
+    /// until the key set or the published subset changes.
     pub fn jwks_json(&self) -> String {
         let set = self.snapshot();
         let published = self.published_indices(&set, self.clock.now());

@@ -102,14 +102,15 @@ impl ValidatedAccessToken {
 /// Why validation failed, for logs only; every case is `invalid_token` on the wire.
 pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessToken, OAuthError> {
     let now = state.now();
-    let mut parsed = match state.verified_tokens.get(token, now) {
+    let key = crate::cache::VerifiedTokens::<ValidatedAccessToken>::key(token);
+    let mut parsed = match state.verified_tokens.get(&key, now) {
         Some(verified) => verified,
         None => {
             let parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
             if parsed.expires_at <= now {
                 return Err(OAuthError::invalid_token("the access token has expired"));
             }
-            state.verified_tokens.insert(token, parsed.expires_at, parsed.clone(), now);
+            state.verified_tokens.insert(key, parsed.expires_at, parsed.clone(), now);
             parsed
         }
     };

@@ -22,22 +22,6 @@ on_both_backends!(
     api_clients_list_and_update,
 );
 
-async fn login(server: &TestServer, email: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    json(response).await["access_token"].as_str().expect("token").to_string()
-}
-
-async fn admin_token(server: &TestServer) -> String {
-    server.user_with_role("root@example.com", PASSWORD, true).await;
-    login(server, "root@example.com").await
-}
-
 async fn api_client(server: &TestServer, token: &str, body: Value) -> (String, String) {
     let response = reqwest::Client::new()
         .post(server.url("/api/v1/admin/api-clients"))
@@ -71,7 +55,7 @@ async fn only_administrators_and_api_clients_get_in(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = admin_token(&server).await;
     server.user("alice@example.com", PASSWORD).await;
-    let user = login(&server, "alice@example.com").await;
+    let user = api_token(&server, "alice@example.com").await;
     let http = reqwest::Client::new();
     let users = server.url("/api/v1/admin/users");
     assert_eq!(http.get(&users).bearer_auth(&admin).send().await.expect("get").status(), 200);
@@ -285,7 +269,7 @@ async fn ban_cuts_off_every_credential_at_once(backend: Backend) {
     let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
     let access = tokens["access_token"].as_str().expect("access").to_string();
     let refresh = tokens["refresh_token"].as_str().expect("refresh").to_string();
-    let account_token = login(&server, "alice@example.com").await;
+    let account_token = api_token(&server, "alice@example.com").await;
     let http = reqwest::Client::new();
     let key = json(
         http.post(server.url("/api/v1/users/me/api-keys"))
@@ -340,7 +324,7 @@ async fn ban_cuts_off_every_credential_at_once(backend: Backend) {
         .await
         .expect("unban");
     assert_eq!(response.status(), 200);
-    login(&server, "alice@example.com").await;
+    api_token(&server, "alice@example.com").await;
     let response = http
         .post(server.url(&format!("/api/v1/admin/users/{}/unban", user.id)))
         .bearer_auth(&admin)
@@ -367,7 +351,7 @@ async fn soft_delete_restore_and_erase(backend: Backend) {
     assert_eq!(refused.status(), 401);
     let restored = http.post(format!("{base}/restore")).bearer_auth(&admin).send().await.expect("restore");
     assert_eq!(json(restored).await["status"], "active");
-    let carol = login(&server, "carol@example.com").await;
+    let carol = api_token(&server, "carol@example.com").await;
     // Carol acts, so the audit log holds her id.
     http.patch(server.url("/api/v1/users/me"))
         .bearer_auth(&carol)
@@ -457,7 +441,7 @@ async fn administrators_cannot_remove_themselves(backend: Backend) {
     // Another active administrator exists, so only the own-account rule can refuse.
     server.user_with_role("second@example.com", PASSWORD, true).await;
     let root = server.user_with_role("root@example.com", PASSWORD, true).await;
-    let token = login(&server, "root@example.com").await;
+    let token = api_token(&server, "root@example.com").await;
     let me = format!("/users/{}", root.id);
     for (method, suffix, body) in removals() {
         let what = format!("{method} {suffix} {body:?}");
@@ -501,7 +485,7 @@ async fn the_last_active_administrator_cannot_be_removed(backend: Backend) {
     use reqwest::Method;
     let server = TestServer::start(backend).await;
     let root = server.user_with_role("root@example.com", PASSWORD, true).await;
-    let token = login(&server, "root@example.com").await;
+    let token = api_token(&server, "root@example.com").await;
     let (key, secret) = api_client(&server, &token, json!({ "name": "ops" })).await;
     let client = Caller::ApiClient(&key, &secret);
     let root_path = format!("/users/{}", root.id);
@@ -521,7 +505,7 @@ async fn the_last_active_administrator_cannot_be_removed(backend: Backend) {
     let alice_path = format!("/users/{}", alice.id);
     let promote = Some(json!({ "role": "admin" }));
     assert_eq!(admin_call(&server, Method::PATCH, &alice_path, &Caller::Token(&token), promote).await.0, 200);
-    let alice_token = login(&server, "alice@example.com").await;
+    let alice_token = api_token(&server, "alice@example.com").await;
     let banned =
         admin_call(&server, Method::POST, &format!("{root_path}/ban"), &Caller::Token(&alice_token), None).await;
     assert_eq!((banned.0, banned.1["status"].clone()), (200, json!("banned")));

@@ -20,19 +20,6 @@ on_both_backends!(
 const KEYS: &str = "/api/v1/users/me/api-keys";
 const ME: &str = "/api/v1/users/me";
 
-/// A Bearer token for the account API from the first-party password login.
-async fn login(server: &TestServer, email: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200, "login of {email}");
-    let body = json(response).await;
-    body["access_token"].as_str().expect("access_token").to_string()
-}
-
 async fn create_key(server: &TestServer, token: &str, body: Value) -> reqwest::Response {
     reqwest::Client::new().post(server.url(KEYS)).bearer_auth(token).json(&body).send().await.expect("create key")
 }
@@ -117,7 +104,7 @@ async fn api_key_rows(server: &TestServer) -> Vec<Vec<Option<String>>> {
 async fn created_key_is_shown_once_and_stored_only_as_a_hash(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
 
     let created = new_key(&server, &token, "ci deploy", &["read:users"]).await;
     let key = key_of(&created);
@@ -184,7 +171,7 @@ async fn created_key_is_shown_once_and_stored_only_as_a_hash(backend: Backend) {
 async fn key_scopes_limit_what_a_key_may_do(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let http = reqwest::Client::new();
 
     let reader = key_of(&new_key(&server, &token, "reader", &["read:users"]).await);
@@ -255,7 +242,7 @@ async fn invalid_key_requests_are_refused_with_the_field(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
     server.user_with_role("root@example.com", PASSWORD, true).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let now = server.clock_now();
 
     let cases = [
@@ -295,7 +282,7 @@ async fn invalid_key_requests_are_refused_with_the_field(backend: Backend) {
     assert_problem(response, 401, "invalid_token").await;
 
     // An administrator may create an admin key; a future expiry is kept.
-    let admin_token = login(&server, "root@example.com").await;
+    let admin_token = api_token(&server, "root@example.com").await;
     let response = create_key(
         &server,
         &admin_token,
@@ -315,7 +302,7 @@ async fn expired_revoked_and_malformed_keys_get_401(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
     server.user("bob@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let http = reqwest::Client::new();
 
     // Expiry follows the server's clock.
@@ -332,13 +319,13 @@ async fn expired_revoked_and_malformed_keys_get_401(backend: Backend) {
     assert_problem(get_with_key(&server, ME, &short).await, 401, "invalid_api_key").await;
 
     // Revocation.
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let created = new_key(&server, &token, "revoke me", &["read:users"]).await;
     let key = key_of(&created);
     let id = created["id"].as_str().expect("id");
     assert_eq!(get_with_key(&server, ME, &key).await.status(), 200);
     // Another user cannot revoke it.
-    let bob = login(&server, "bob@example.com").await;
+    let bob = api_token(&server, "bob@example.com").await;
     let response = http.delete(server.url(&format!("{KEYS}/{id}"))).bearer_auth(&bob).send().await.expect("delete");
     assert_problem(response, 404, "not_found").await;
     assert_eq!(get_with_key(&server, ME, &key).await.status(), 200, "bob's DELETE did not revoke it");
@@ -392,7 +379,7 @@ async fn expired_revoked_and_malformed_keys_get_401(backend: Backend) {
 async fn last_used_at_is_recorded_on_use(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let created = new_key(&server, &token, "tracked", &["read:users"]).await;
     let unused = new_key(&server, &token, "unused", &["read:users"]).await;
     let key = key_of(&created);
@@ -413,7 +400,7 @@ async fn last_used_at_is_recorded_on_use(backend: Backend) {
     // A later use moves it on (the Bearer token has expired by then: sign in again).
     server.clock.advance(3600);
     assert_eq!(get_with_key(&server, ME, &key).await.status(), 200);
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let list = list_keys(&server, &token, "").await;
     let last = listed(&list, &created["id"])["last_used_at"].as_i64().expect("last_used_at");
     assert!(last > used_at && last <= server.clock_now(), "{last} after {used_at}");
@@ -422,7 +409,7 @@ async fn last_used_at_is_recorded_on_use(backend: Backend) {
 async fn owner_ban_and_demotion_take_effect_at_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = server.user("alice@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
     let key = key_of(&new_key(&server, &token, "k", &["read:users", "write:users"]).await);
     assert_eq!(get_with_key(&server, ME, &key).await.status(), 200);
 
@@ -444,7 +431,7 @@ async fn owner_ban_and_demotion_take_effect_at_once(backend: Backend) {
 
     // A demoted administrator's key keeps what the owner may still do, and loses `admin`.
     let root = server.user_with_role("root@example.com", PASSWORD, true).await;
-    let admin_token = login(&server, "root@example.com").await;
+    let admin_token = api_token(&server, "root@example.com").await;
     let admin_key = key_of(&new_key(&server, &admin_token, "ops", &["admin", "read:users"]).await);
     let caller = oxidp::api::auth::caller_from_api_key(&server.state, &admin_key).await.expect("admin key");
     assert!(scopes_of(&caller).contains(&"admin".to_string()), "{caller:?}");
@@ -478,8 +465,8 @@ async fn key_list_paginates_newest_first(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
     server.user("bob@example.com", PASSWORD).await;
-    let token = login(&server, "alice@example.com").await;
-    let bob = login(&server, "bob@example.com").await;
+    let token = api_token(&server, "alice@example.com").await;
+    let bob = api_token(&server, "bob@example.com").await;
     new_key(&server, &bob, "bob's", &["read:users"]).await;
 
     // Five keys, one second apart, so "newest first" is well defined.

@@ -18,18 +18,6 @@ const SERVICE: &[&str] = &["--name", "svc", "--grant-types", "client_credentials
 const RESOURCE_SERVER: &[&str] =
     &["--name", "rs", "--grant-types", "client_credentials", "--scopes", "api", "--resource-server"];
 
-async fn admin_token(server: &TestServer) -> String {
-    server.user_with_role("root@example.com", PASSWORD, true).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": "root@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    json(response).await["access_token"].as_str().expect("token").to_string()
-}
-
 async fn client_token(server: &TestServer, client: &TestClient) -> reqwest::Response {
     token_request(server, client, &[("grant_type", "client_credentials")]).await
 }

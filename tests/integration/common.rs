@@ -399,3 +399,22 @@ pub async fn client_post(
     };
     request.form(&form).send().await.expect("client request")
 }
+
+/// A Bearer token for oxidp's own API from the first-party password login (scope `account`,
+/// plus `admin` for administrators).
+pub async fn api_token(server: &TestServer, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200, "login of {email}");
+    json(response).await["access_token"].as_str().expect("access_token").to_string()
+}
+
+/// Creates the administrator root@example.com and returns its API token.
+pub async fn admin_token(server: &TestServer) -> String {
+    server.user_with_role("root@example.com", PASSWORD, true).await;
+    api_token(server, "root@example.com").await
+}

@@ -26,22 +26,6 @@ async fn start(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |c| c.internal_secret = Some(SECRET.into())).await
 }
 
-async fn login(server: &TestServer, email: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    json(response).await["access_token"].as_str().expect("token").to_string()
-}
-
-async fn admin_token(server: &TestServer) -> String {
-    server.user_with_role("root@example.com", PASSWORD, true).await;
-    login(server, "root@example.com").await
-}
-
 /// A JSON request with a Bearer token: (status, body or Null).
 async fn call(
     server: &TestServer,
@@ -503,7 +487,7 @@ async fn callers_and_bad_input(backend: Backend) {
     let server = start(backend).await;
     let admin = admin_token(&server).await;
     let frank = server.user("frank@example.com", PASSWORD).await;
-    let user_token = login(&server, "frank@example.com").await;
+    let user_token = api_token(&server, "frank@example.com").await;
     let body = permission(&frank.sub, "global", "*", "billing", "read");
     let http = reqwest::Client::new();
     let grant_url = server.url("/api/v1/admin/permissions/grant");
@@ -601,7 +585,7 @@ async fn my_permissions_snapshot(backend: Backend) {
     let server = start(backend).await;
     let admin = admin_token(&server).await;
     let grace = server.user("grace@example.com", PASSWORD).await;
-    let token = login(&server, "grace@example.com").await;
+    let token = api_token(&server, "grace@example.com").await;
     grant(&server, &admin, &permission(&grace.sub, "global", "*", "calendar", "write")).await;
     let http = reqwest::Client::new();
     let url = server.url("/api/v1/users/me/permissions");

@@ -73,17 +73,6 @@ async fn silent(server: &TestServer, browser: &Browser, client: &TestClient) -> 
     }
 }
 
-async fn api_token(server: &TestServer, email: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    json(response).await["access_token"].as_str().expect("access token").to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_lives_in_redis_with_a_ttl_to_its_end() {
     let server = server().await;

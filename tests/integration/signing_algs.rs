@@ -21,18 +21,6 @@ async fn jwks(server: &TestServer) -> Vec<Value> {
     json(response).await["keys"].as_array().expect("keys").clone()
 }
 
-async fn admin_token(server: &TestServer) -> String {
-    server.user_with_role("root@example.com", PASSWORD, true).await;
-    let response = reqwest::Client::new()
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": "root@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    json(response).await["access_token"].as_str().expect("token").to_string()
-}
-
 async fn discovery_and_jwks_offer_three_algorithms(backend: Backend) {
     let server = TestServer::start(backend).await;
     let discovery = json(reqwest::get(server.url("/.well-known/openid-configuration")).await.expect("discovery")).await;
@@ -141,6 +129,16 @@ async fn only_offered_algorithms_are_accepted(backend: Backend) {
         .expect("cli");
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--id-token-alg"));
+    // And `keys rotate` for an algorithm this deployment does not offer.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_oxidp"))
+        .args(["keys", "rotate", "--alg", "EdDSA"])
+        .env("OXIDP_DATABASE_URL", &server.state.config.database_url)
+        .env("OXIDP_SECRET_KEY", server.state.config.secret_key.as_deref().expect("test secret"))
+        .env("OXIDP_SIGNING_ALGS", "RS256,ES256")
+        .output()
+        .expect("cli");
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--alg EdDSA"));
 }
 
 async fn each_algorithm_rotates_on_its_own(backend: Backend) {
