@@ -485,18 +485,13 @@ struct Outcome {
 async fn measure(target: &Arc<Target>, scenario: &'static str) -> Result<Value, String> {
     let args = &target.args;
     let shared_token = if scenario == "introspection" { introspection_token(target).await? } else { String::new() };
-    let mut setups = Vec::new();
-    for _ in 0..args.connections {
-        let target = target.clone();
-        let shared_token = shared_token.clone();
-        setups.push(tokio::spawn(async move {
-            let mut worker = Worker::new(target);
-            worker.setup(scenario, &shared_token).await.map(|_| worker)
-        }));
-    }
+    // One worker after another: the workers sign in as the same user, and concurrent password
+    // attempts on one account are throttled (a login wait answers 429), as they should be.
     let mut workers = Vec::new();
-    for setup in setups {
-        workers.push(setup.await.map_err(|e| e.to_string())?.map_err(|e| format!("{scenario} setup: {e}"))?);
+    for _ in 0..args.connections {
+        let mut worker = Worker::new(target.clone());
+        worker.setup(scenario, &shared_token).await.map_err(|e| format!("{scenario} setup: {e}"))?;
+        workers.push(worker);
     }
 
     let pid = args.pid.map(|p| p.to_string());
