@@ -24,6 +24,8 @@ pub mod passwords;
 pub mod permissions;
 pub mod server;
 pub mod session;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod trusted_issuers;
+pub mod web;

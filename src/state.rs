@@ -1,4 +1,9 @@
-//! Everything a request needs, built once at start and shared.
+//! Everything a request needs, built once at start and shared: the core's context.
+//!
+//! Only handles live here (database, key-value store, keys, caches, the configured upstreams),
+//! each from a module that does not itself need this context, so the arrows from the core to
+//! this file never come back. `crate::startup` builds it and registers what every deployment
+//! needs.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +20,7 @@ pub struct AppState {
     pub db: Db,
     pub kv: Kv,
     /// Browser sessions: in Redis when configured, else in the database.
-    pub sessions: crate::session::Sessions,
+    pub sessions: crate::session::store::Sessions,
     pub keys: KeyManager,
     pub secret: ServerSecret,
     pub clock: SharedClock,
@@ -25,14 +30,12 @@ pub struct AppState {
     /// Discovery documents serialised once: they change only with the configuration.
     pub openid_configuration: String,
     pub oauth_metadata: String,
-    /// Swagger UI pages and the OpenAPI document, built once.
-    pub docs: Arc<crate::api::Docs>,
     /// Upstream login providers (`OXIDP_UPSTREAM__*`), with their cached discovery and keys.
-    pub federation: crate::federation::Registry,
+    pub federation: crate::federation::registry::Registry,
     /// Issuers whose access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__*`).
-    pub trusted_issuers: crate::trusted_issuers::TrustedIssuers,
+    pub trusted_issuers: crate::trusted_issuers::registry::TrustedIssuers,
     /// Authentik's admin API, when configured (`OXIDP_AUTHENTIK__*`).
-    pub authentik: Option<crate::authentik::AuthentikClient>,
+    pub authentik: Option<crate::authentik::client::AuthentikClient>,
     /// Clients read on every token request; see `crate::oauth::clients`.
     pub client_cache: crate::cache::StampedCache<std::sync::Arc<crate::store::Client>>,
     /// Set on a single instance (no Redis); see `crate::oauth::revoked`.
@@ -60,8 +63,9 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Opens the database (migrating it), loads the secret and the signing keys.
-    pub async fn build(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
+    /// Opens the database (migrating it), loads the secret and the signing keys. Use
+    /// `crate::startup::start`, which also registers the built-in client.
+    pub async fn open(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
         crate::observability::install();
         let secret = ServerSecret::load_or_generate(config.secret_key.as_deref(), Path::new(&config.keys_dir))?;
         let db = Db::connect(&config.database_url).await?;
@@ -90,15 +94,16 @@ impl AppState {
             }
             Kv::Redis(_) => None,
         };
-        let sessions = crate::session::Sessions::for_deployment(&kv, &db, config.session_idle_ttl);
+        let sessions = crate::session::store::Sessions::for_deployment(&kv, &db, config.session_idle_ttl);
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
-        let docs = Arc::new(crate::api::Docs::build(&config).await);
         let federation =
-            crate::federation::Registry::build(&config).map_err(|e| StartError::Federation(e.to_string()))?;
-        let trusted_issuers = crate::trusted_issuers::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
-        let authentik = crate::authentik::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
+            crate::federation::registry::Registry::build(&config).map_err(|e| StartError::Federation(e.to_string()))?;
+        let trusted_issuers =
+            crate::trusted_issuers::registry::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
+        let authentik =
+            crate::authentik::client::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
         let password_checks = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = Arc::new(AppState {
             config,
@@ -112,7 +117,6 @@ impl AppState {
             password_checks,
             openid_configuration,
             oauth_metadata,
-            docs,
             federation,
             trusted_issuers,
             authentik,
@@ -120,7 +124,6 @@ impl AppState {
             revoked_client_tokens,
             verified_tokens: crate::cache::VerifiedTokens::new(16_384),
         });
-        crate::oauth::first_party::ensure_api_client(&state).await?;
         Ok(state)
     }
 

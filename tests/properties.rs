@@ -2,6 +2,9 @@
 //! PKCE S256, scope strings and redirect-URI matching. The fuzz targets under `fuzz/` look
 //! for crashes in the same functions; these look for wrong answers.
 
+// A failing test or a broken benchmark set-up should stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use base64::Engine;
 use oxidp::oauth::{pkce, redirect_uri, scope};
 use proptest::prelude::*;

@@ -10,6 +10,9 @@
 //!
 //! Without `--base` (as under `cargo test --all-targets`) it does nothing and exits 0.
 
+// A failing test or a broken benchmark set-up should stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod http;
 mod report;
 mod signing;

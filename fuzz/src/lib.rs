@@ -9,7 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use oxidp::config::Config;
-use oxidp::state::{AppState, SharedState};
+use oxidp::state::SharedState;
 use poem::endpoint::BoxEndpoint;
 use poem::{Endpoint, EndpointExt, Request, Response};
 
@@ -69,28 +69,29 @@ fn build() -> Harness {
         ..Config::default()
     };
     let (state, api_key, client_id, client_secret) = runtime.block_on(async {
-        let state = AppState::build(config, Arc::new(oxidp::clock::SystemClock)).await.expect("state");
-        let user = oxidp::admin::users::create(&state, USER_EMAIL, USER_PASSWORD, None, true)
+        let state = oxidp::startup::start(config, Arc::new(oxidp::clock::SystemClock)).await.expect("state");
+        let user = oxidp::admin::users::create(&state, &oxidp::audit::Initiator::cli(), USER_EMAIL, USER_PASSWORD, None, true)
             .await
             .unwrap_or_else(|_| panic!("user"));
-        let key = oxidp::apikeys::create(&state, &user, "fuzz", vec!["read:users".into()], None)
+        let key = oxidp::apikeys::create(&state, &oxidp::audit::Initiator::cli(), &user, "fuzz", vec!["read:users".into()], None)
             .await
             .unwrap_or_else(|e| panic!("api key: {e}"));
-        let client = oxidp::admin::clients::create(&state, client_args()).await.unwrap_or_else(|_| panic!("client"));
+        let client = oxidp::cli::create_client(&state, client_args()).await.unwrap_or_else(|_| panic!("client"));
         let id = client["client_id"].as_str().expect("client_id").to_string();
         let secret = client["client_secret"].as_str().expect("client_secret").to_string();
         (state, key.secret, id, secret)
     });
-    let app = oxidp::http::app(state.clone()).map_to_response().boxed();
+    let docs = runtime.block_on(oxidp::api::Docs::build(&state.config));
+    let app = oxidp::server::app(state.clone(), Arc::new(docs)).map_to_response().boxed();
     Harness { runtime, state, app, api_key, client_id, client_secret, _dir: dir }
 }
 
-fn client_args() -> oxidp::admin::clients::CreateClientArgs {
+fn client_args() -> oxidp::cli::CreateClientArgs {
     use clap::Parser;
     #[derive(clap::Parser)]
     struct Wrapper {
         #[command(flatten)]
-        args: oxidp::admin::clients::CreateClientArgs,
+        args: oxidp::cli::CreateClientArgs,
     }
     Wrapper::try_parse_from([
         "client",

@@ -2,7 +2,13 @@
 //! password recovery, profile and password changes.
 
 pub mod policy;
+mod sessions;
 
+pub use sessions::{end_session, unlink_identity};
+
+use serde_json::json;
+
+use crate::audit::Initiator;
 use crate::crypto::random_token;
 use crate::passwords;
 use crate::state::AppState;
@@ -27,6 +33,11 @@ pub enum AccountError {
     BadToken,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// Unlinking would leave the account with no way to sign in.
+    #[error("this identity is the account's last way to sign in")]
+    LastLoginMethod,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -48,7 +59,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> AccountError {
 }
 
 pub fn check_new_password(email: &str, password: &str, field: &'static str) -> Result<(), AccountError> {
-    policy::check(email, password).map_err(|problem| invalid(field, problem.message()))
+    policy::check_password(email, password).map_err(|problem| invalid(field, problem.message()))
 }
 
 async fn hash(password: &str) -> Result<String, AccountError> {
@@ -61,6 +72,7 @@ async fn hash(password: &str) -> Result<String, AccountError> {
 
 pub async fn register(
     state: &AppState,
+    by: &Initiator,
     email: &str,
     password: &str,
     name: Option<String>,
@@ -68,7 +80,7 @@ pub async fn register(
     if state.config.registration == crate::config::Registration::Closed {
         return Err(AccountError::Forbidden("registration is closed"));
     }
-    crate::admin::users::check_email(email).map_err(|_| invalid("email", "not a valid email address"))?;
+    policy::check_email(email).map_err(|message| invalid("email", message))?;
     check_new_password(email, password, "password")?;
     if name.as_ref().is_some_and(|n| n.chars().count() > 256) {
         return Err(invalid("name", "at most 256 characters"));
@@ -81,6 +93,7 @@ pub async fn register(
         role: "user".into(),
     };
     let user = state.db.create_user(user, state.now()).await?;
+    by.record(state, "user.register", ("user", &user.id), json!({})).await?;
     send_verification(state, &user).await?;
     Ok(user)
 }
@@ -117,9 +130,10 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Acco
         .map_err(|e| AccountError::Internal(e.to_string()))
 }
 
-pub async fn verify_email(state: &AppState, token: &str) -> Result<(), AccountError> {
+pub async fn verify_email(state: &AppState, by: &Initiator, token: &str) -> Result<(), AccountError> {
     let user = use_token(state, token, VERIFY_PURPOSE).await?;
     state.db.set_email_verified(&user.id, state.now()).await?;
+    by.record(state, "user.verify_email", ("user", &user.id), json!({})).await?;
     Ok(())
 }
 
@@ -152,7 +166,7 @@ pub async fn forgot_password(state: &AppState, email: &str) -> Result<bool, Acco
 
 /// Sets a new password and ends every session and refresh token of the user. A password the
 /// policy refuses does not use up the code.
-pub async fn reset_password(state: &AppState, token: &str, password: &str) -> Result<(), AccountError> {
+pub async fn reset_password(state: &AppState, by: &Initiator, token: &str, password: &str) -> Result<(), AccountError> {
     if token.is_empty() || token.len() > 256 {
         return Err(AccountError::BadToken);
     }
@@ -162,13 +176,16 @@ pub async fn reset_password(state: &AppState, token: &str, password: &str) -> Re
     let owner = state.db.user_by_id(&owner).await?.filter(User::is_active).ok_or(AccountError::BadToken)?;
     check_new_password(&owner.email, password, "password")?;
     let user = use_token(state, token, RESET_PURPOSE).await?;
-    replace_password(state, &user, password, None, None).await
+    replace_password(state, &user, password, None, None).await?;
+    by.record(state, "user.password_reset", ("user", &user.id), json!({})).await?;
+    Ok(())
 }
 
 /// Changes the password after checking the current one; other sessions and refresh tokens end,
 /// the caller's own grant (`keep_grant`) survives.
 pub async fn change_password(
     state: &AppState,
+    by: &Initiator,
     user: &User,
     current: &str,
     new: &str,
@@ -183,7 +200,9 @@ pub async fn change_password(
         return Err(AccountError::WrongPassword);
     }
     check_new_password(&user.email, new, "new_password")?;
-    replace_password(state, user, new, keep_grant, None).await
+    replace_password(state, user, new, keep_grant, None).await?;
+    by.record(state, "user.password_change", ("user", &user.id), json!({})).await?;
+    Ok(())
 }
 
 async fn replace_password(
@@ -240,8 +259,14 @@ pub fn validate_profile(profile: &Profile) -> Result<(), AccountError> {
     Ok(())
 }
 
-pub async fn update_profile(state: &AppState, user: &User, profile: Profile) -> Result<User, AccountError> {
+pub async fn update_profile(
+    state: &AppState,
+    by: &Initiator,
+    user: &User,
+    profile: Profile,
+) -> Result<User, AccountError> {
     validate_profile(&profile)?;
     state.db.update_profile(&user.id, &profile, state.now()).await?;
+    by.record(state, "user.profile_update", ("user", &user.id), json!({})).await?;
     state.db.user_by_id(&user.id).await?.ok_or_else(|| AccountError::Internal("user vanished".into()))
 }

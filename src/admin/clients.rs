@@ -1,10 +1,11 @@
-//! OAuth client registration, shared by `oxidp client create` and the admin API: one
-//! validated [`ClientSpec`], errors naming the field (the CLI turns fields into flags).
+//! OAuth clients, the one implementation behind `oxidp client create` and the admin API:
+//! register, update, delete and rotate the secret of a validated [`ClientSpec`], each
+//! invalidating the client cache and writing its audit entry. Errors name the field (the CLI
+//! turns fields into flags).
 
-use clap::Args;
 use serde_json::{Value, json};
 
-use crate::cli::CliError;
+use crate::audit::Initiator;
 use crate::crypto::random_token;
 use crate::oauth::client_auth::SECRET_HASH_PURPOSE;
 use crate::oauth::{redirect_uri, scope};
@@ -13,38 +14,19 @@ use crate::store::{Client, ClientStore, NewClient, StoreError};
 
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
-#[derive(Args, Debug)]
-pub struct CreateClientArgs {
-    #[arg(long)]
-    pub name: String,
-    #[arg(long = "redirect-uri")]
-    pub redirect_uris: Vec<String>,
-    #[arg(long = "post-logout-redirect-uri")]
-    pub post_logout_redirect_uris: Vec<String>,
-    /// A public client (no secret; PKCE and token endpoint auth method `none`).
-    #[arg(long)]
-    pub public: bool,
-    /// Skips the consent page and may request oxidp's own API scopes.
-    #[arg(long)]
-    pub first_party: bool,
-    #[arg(long, value_delimiter = ',', default_value = "authorization_code,refresh_token")]
-    pub grant_types: Vec<String>,
-    #[arg(long, default_value = "openid profile email offline_access")]
-    pub scopes: String,
-    #[arg(long = "audience")]
-    pub audiences: Vec<String>,
-    /// RFC 8707 resource indicators this client may request.
-    #[arg(long = "resource")]
-    pub resources: Vec<String>,
-    /// May introspect any token.
-    #[arg(long)]
-    pub resource_server: bool,
-    /// Allows an old confidential client to omit PKCE.
-    #[arg(long)]
-    pub pkce_exempt: bool,
-    /// The JWS algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
-    #[arg(long = "id-token-alg")]
-    pub id_token_alg: Option<String>,
+/// What a client gets when its registration names no grant types.
+pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+/// What a client gets when its registration names no scopes.
+pub const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The default grant types, owned.
+pub fn default_grant_types() -> Vec<String> {
+    DEFAULT_GRANT_TYPES.map(String::from).to_vec()
+}
+
+/// The default scopes, owned.
+pub fn default_scopes() -> Vec<String> {
+    DEFAULT_SCOPES.map(String::from).to_vec()
 }
 
 /// Everything an operator decides about a client.
@@ -84,25 +66,6 @@ impl ClientSpec {
             api_access: client.api_access,
             id_token_alg: client.id_token_alg.clone(),
         }
-    }
-
-    fn from_args(args: &CreateClientArgs) -> Result<ClientSpec, FieldError> {
-        Ok(ClientSpec {
-            name: args.name.trim().to_string(),
-            redirect_uris: args.redirect_uris.clone(),
-            post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
-            public: args.public,
-            first_party: args.first_party,
-            grant_types: args.grant_types.iter().map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect(),
-            scopes: scope::parse(&args.scopes)
-                .map_err(|_| field("scopes", "contains characters that are not allowed"))?,
-            audiences: args.audiences.clone(),
-            resources: args.resources.clone(),
-            resource_server: args.resource_server,
-            pkce_exempt: args.pkce_exempt,
-            api_access: false,
-            id_token_alg: args.id_token_alg.clone(),
-        })
     }
 
     /// Checks the spec; `signing_algs` are the algorithms this deployment holds keys for.
@@ -191,63 +154,132 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn field(field: &'static str, message: impl Into<String>) -> FieldError {
+pub fn field(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError { field, message: message.into() }
 }
 
-/// The CLI flag for each field.
-fn flag(field: &str) -> &'static str {
-    match field {
-        "redirect_uris" => "--redirect-uri",
-        "post_logout_redirect_uris" => "--post-logout-redirect-uri",
-        "grant_types" => "--grant-types",
-        "scopes" => "--scopes",
-        "audiences" => "--audience",
-        "resources" => "--resource",
-        "pkce_exempt" => "--pkce-exempt",
-        "id_token_signed_response_alg" => "--id-token-alg",
-        _ => "--name",
-    }
-}
-
 /// Registers a client; the secret of a confidential client is returned (once).
-pub async fn register(state: &AppState, spec: ClientSpec) -> Result<(Client, Option<String>), RegisterError> {
-    spec.validate(&state.config.signing_algs).map_err(RegisterError::Invalid)?;
+pub async fn register(
+    state: &AppState,
+    by: &Initiator,
+    spec: ClientSpec,
+) -> Result<(Client, Option<String>), ClientError> {
+    spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
     let client_id = random_token(18);
     let secret = (!spec.public).then(|| random_token(32));
     let new = spec
         .into_new_client(client_id.clone(), secret.as_ref().map(|s| state.secret.keyed_hash(SECRET_HASH_PURPOSE, s)));
-    state.db.create_client(new, state.now()).await.map_err(RegisterError::Store)?;
-    crate::oauth::clients::changed(state).await.map_err(RegisterError::Store)?;
+    state.db.create_client(new, state.now()).await?;
+    crate::oauth::clients::changed(state).await?;
     let client = state
         .db
         .client_by_id(&client_id)
-        .await
-        .map_err(RegisterError::Store)?
-        .ok_or_else(|| RegisterError::Store(StoreError::Corrupt("client vanished after insert".into())))?;
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("client vanished after insert".into()))?;
+    by.record(state, "client.create", ("client", &client.id), describe(&client)).await?;
     Ok((client, secret))
 }
 
+/// Fields to change; `None` leaves a field as it is. Whether a client is public cannot change.
+#[derive(Debug, Default)]
+pub struct ClientChange {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub resources: Option<Vec<String>>,
+    pub resource_server: Option<bool>,
+    pub pkce_exempt: Option<bool>,
+    pub api_access: Option<bool>,
+    pub id_token_alg: Option<String>,
+}
+
+impl ClientChange {
+    fn apply_to(self, spec: ClientSpec) -> ClientSpec {
+        ClientSpec {
+            name: self.name.unwrap_or(spec.name),
+            redirect_uris: self.redirect_uris.unwrap_or(spec.redirect_uris),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.unwrap_or(spec.post_logout_redirect_uris),
+            public: spec.public,
+            first_party: self.first_party.unwrap_or(spec.first_party),
+            grant_types: self.grant_types.unwrap_or(spec.grant_types),
+            scopes: self.scopes.unwrap_or(spec.scopes),
+            audiences: self.audiences.unwrap_or(spec.audiences),
+            resources: self.resources.unwrap_or(spec.resources),
+            resource_server: self.resource_server.unwrap_or(spec.resource_server),
+            pkce_exempt: self.pkce_exempt.unwrap_or(spec.pkce_exempt),
+            api_access: self.api_access.unwrap_or(spec.api_access),
+            id_token_alg: self.id_token_alg.or(spec.id_token_alg),
+        }
+    }
+}
+
+/// The client, or `NotFound`.
+pub async fn existing(state: &AppState, id: &str) -> Result<Client, ClientError> {
+    state.db.client_by_id(id).await?.ok_or(ClientError::NotFound)
+}
+
+/// The built-in client backs the JSON API and Swagger UI: it is not edited like the others.
+fn refuse_builtin(id: &str) -> Result<(), ClientError> {
+    if id == crate::oauth::first_party::API_CLIENT_ID { Err(ClientError::Builtin) } else { Ok(()) }
+}
+
+pub async fn update(state: &AppState, by: &Initiator, id: &str, change: ClientChange) -> Result<Client, ClientError> {
+    refuse_builtin(id)?;
+    let current = existing(state, id).await?;
+    let spec = change.apply_to(ClientSpec::of(&current));
+    spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    let updated = spec.into_new_client(current.id.clone(), None);
+    state.db.update_client(&updated, state.now()).await?;
+    crate::oauth::clients::changed(state).await?;
+    let client = existing(state, id).await?;
+    by.record(state, "client.update", ("client", &client.id), describe(&client)).await?;
+    Ok(client)
+}
+
+/// Deletes a client; its consents go with it and its tokens stop validating.
+pub async fn delete(state: &AppState, by: &Initiator, id: &str) -> Result<(), ClientError> {
+    refuse_builtin(id)?;
+    if !state.db.delete_client(id).await? {
+        return Err(ClientError::NotFound);
+    }
+    crate::oauth::clients::changed(state).await?;
+    by.record(state, "client.delete", ("client", id), json!({})).await?;
+    Ok(())
+}
+
 /// A new secret for a confidential client; the old one stops working at once.
-pub async fn rotate_secret(state: &AppState, client: &Client) -> Result<String, RegisterError> {
+pub async fn rotate_secret(state: &AppState, by: &Initiator, id: &str) -> Result<String, ClientError> {
+    let client = existing(state, id).await?;
     if client.is_public {
-        return Err(RegisterError::Invalid(field("public", "public clients have no secret")));
+        return Err(ClientError::Invalid(field("public", "public clients have no secret")));
     }
     let secret = random_token(32);
-    state
-        .db
-        .set_client_secret_hash(&client.id, &state.secret.keyed_hash(SECRET_HASH_PURPOSE, &secret), state.now())
-        .await
-        .map_err(RegisterError::Store)?;
-    crate::oauth::clients::changed(state).await.map_err(RegisterError::Store)?;
+    let hash = state.secret.keyed_hash(SECRET_HASH_PURPOSE, &secret);
+    state.db.set_client_secret_hash(&client.id, &hash, state.now()).await?;
+    crate::oauth::clients::changed(state).await?;
+    by.record(state, "client.rotate_secret", ("client", &client.id), json!({})).await?;
     Ok(secret)
 }
 
-#[derive(Debug)]
-pub enum RegisterError {
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{}: {}", .0.field, .0.message)]
     Invalid(FieldError),
-    Store(StoreError),
+    #[error("no such client")]
+    NotFound,
+    #[error("the built-in oxidp-api client cannot be changed")]
+    Builtin,
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
 }
+
+crate::store::from_store_error!(ClientError);
 
 pub fn describe(client: &Client) -> Value {
     json!({
@@ -264,19 +296,4 @@ pub fn describe(client: &Client) -> Value {
         "resource_server": client.resource_server,
         "token_endpoint_auth_method": if client.is_public { "none" } else { "client_secret_basic" },
     })
-}
-
-/// `oxidp client create`.
-pub async fn create(state: &AppState, args: CreateClientArgs) -> Result<Value, CliError> {
-    let spec =
-        ClientSpec::from_args(&args).map_err(|e| CliError::Invalid(format!("{}: {}", flag(e.field), e.message)))?;
-    let (client, secret) = register(state, spec).await.map_err(|error| match error {
-        RegisterError::Invalid(e) => CliError::Invalid(format!("{}: {}", flag(e.field), e.message)),
-        RegisterError::Store(e) => CliError::Failed(e.to_string()),
-    })?;
-    let mut output = describe(&client);
-    if let Some(secret) = secret {
-        output["client_secret"] = Value::String(secret);
-    }
-    Ok(output)
 }

@@ -1,4 +1,6 @@
-//! Administrative operations shared by the CLI and (later) the admin API.
+//! Administrative operations, one implementation behind the CLI, the admin API and the
+//! console: each validates, changes, invalidates caches and writes its audit entry.
 
 pub mod clients;
+pub mod keys;
 pub mod users;

@@ -1,59 +1,41 @@
-use crate::cli::CliError;
+use serde_json::json;
+
+use crate::account::policy;
+use crate::audit::Initiator;
 use crate::passwords;
 use crate::state::AppState;
 use crate::store::{NewUser, RoleChange, StoreError, User, UserStore};
 
-/// The password policy of SPEC §3 that the CLI applies too: 10–256 characters, not the
-/// email's local part.
-pub fn check_password(email: &str, password: &str) -> Result<(), String> {
-    let length = password.chars().count();
-    if !(10..=256).contains(&length) {
-        return Err("--password must be 10 to 256 characters long".into());
-    }
-    let local = email.split('@').next().unwrap_or("").to_lowercase();
-    if local.len() >= 3 && password.to_lowercase().contains(&local) {
-        return Err("--password must not contain the email's local part".into());
-    }
-    Ok(())
-}
-
-pub fn check_email(email: &str) -> Result<(), String> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Ok(()) } else { Err(format!("--email '{email}' is not a valid email address")) }
-}
-
+/// Creates a user with a password (the operator's command line; the fuzzing and test
+/// harnesses). The email and password follow the one policy of `account::policy`.
 pub async fn create(
     state: &AppState,
+    by: &Initiator,
     email: &str,
     password: &str,
     name: Option<String>,
     admin: bool,
-) -> Result<User, CliError> {
-    check_email(email).map_err(CliError::Invalid)?;
-    check_password(email, password).map_err(CliError::Invalid)?;
-    let hash = passwords::hash_password(password).map_err(CliError::Failed)?;
+) -> Result<User, AdminError> {
+    let email = policy::check_email(email).map_err(|message| invalid("email", message))?;
+    policy::check_password(&email, password).map_err(|problem| invalid("password", problem.message()))?;
+    let hash = passwords::hash_password(password).map_err(AdminError::Internal)?;
     let user = NewUser {
-        email: email.trim().to_string(),
+        email: email.clone(),
         email_verified: true,
         password_hash: Some(hash),
         name,
         role: if admin { "admin" } else { "user" }.to_string(),
     };
-    state.db.create_user(user, state.now()).await.map_err(|error| match error {
-        StoreError::Conflict => {
-            CliError::Invalid(format!("--email: a user with email '{}' already exists", email.trim()))
-        }
-        other => CliError::Failed(other.to_string()),
-    })
+    let user = state.db.create_user(user, state.now()).await.map_err(|error| match error {
+        StoreError::Conflict => invalid("email", format!("a user with email '{email}' already exists")),
+        other => other.into(),
+    })?;
+    by.record(state, "user.create", ("user", &user.id), json!({ "role": user.role })).await?;
+    Ok(user)
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
+    AdminError::Invalid { field, message: message.into() }
 }
 
 /// What an admin may change about a user.
@@ -82,14 +64,7 @@ pub enum AdminError {
     Internal(String),
 }
 
-impl From<StoreError> for AdminError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => AdminError::Unavailable,
-            other => AdminError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(AdminError);
 
 /// Changes refused so that the deployment keeps an administrator who can act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,12 +137,15 @@ async fn set_role_and_status(
     }
 }
 
-pub async fn update(
-    state: &AppState,
-    acting_user: Option<&str>,
-    id: &str,
-    change: UserUpdate,
-) -> Result<User, AdminError> {
+pub async fn update(state: &AppState, by: &Initiator, id: &str, change: UserUpdate) -> Result<User, AdminError> {
+    let details = json!({ "role": change.role, "status": change.status, "email_verified": change.email_verified });
+    let user = apply(state, by.user_id(), id, change).await?;
+    by.record(state, "user.update", ("user", &user.id), details).await?;
+    Ok(user)
+}
+
+/// Applies a change without auditing it: the caller records what it was asked to do.
+async fn apply(state: &AppState, acting_user: Option<&str>, id: &str, change: UserUpdate) -> Result<User, AdminError> {
     if let Some(role) = &change.role
         && !ROLES.contains(&role.as_str())
     {
@@ -206,37 +184,50 @@ pub async fn update(
 }
 
 /// Ban: the user can no longer log in, and every session, refresh token and API key ends at once.
-pub async fn ban(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
-    update(state, acting_user, id, UserUpdate { status: Some("banned".into()), ..UserUpdate::default() }).await
+pub async fn ban(state: &AppState, by: &Initiator, id: &str) -> Result<User, AdminError> {
+    set_status(state, by, id, "banned", "user.ban").await
 }
 
-pub async fn unban(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
+async fn set_status(
+    state: &AppState,
+    by: &Initiator,
+    id: &str,
+    status: &str,
+    action: &str,
+) -> Result<User, AdminError> {
+    let change = UserUpdate { status: Some(status.into()), ..UserUpdate::default() };
+    let user = apply(state, by.user_id(), id, change).await?;
+    by.record(state, action, ("user", &user.id), json!({})).await?;
+    Ok(user)
+}
+
+pub async fn unban(state: &AppState, by: &Initiator, id: &str) -> Result<User, AdminError> {
     let user = existing(state, id).await?;
     if user.status != "banned" {
         return Err(AdminError::Conflict("the user is not banned"));
     }
-    update(state, acting_user, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+    set_status(state, by, id, "active", "user.unban").await
 }
 
 /// Soft delete: reversible with `restore`.
-pub async fn soft_delete(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
-    update(state, acting_user, id, UserUpdate { status: Some("deleted".into()), ..UserUpdate::default() }).await
+pub async fn soft_delete(state: &AppState, by: &Initiator, id: &str) -> Result<User, AdminError> {
+    set_status(state, by, id, "deleted", "user.delete").await
 }
 
-pub async fn restore(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<User, AdminError> {
+pub async fn restore(state: &AppState, by: &Initiator, id: &str) -> Result<User, AdminError> {
     let user = existing(state, id).await?;
     if user.status != "deleted" {
         return Err(AdminError::Conflict("the user is not deleted"));
     }
-    update(state, acting_user, id, UserUpdate { status: Some("active".into()), ..UserUpdate::default() }).await
+    set_status(state, by, id, "active", "user.restore").await
 }
 
 /// Erase: the user's personal data is deleted for good; audit rows keep a pseudonym instead of
 /// the id and lose their IP and user agent. Returns the pseudonym.
-pub async fn erase(state: &AppState, acting_user: Option<&str>, id: &str) -> Result<String, AdminError> {
+pub async fn erase(state: &AppState, by: &Initiator, id: &str) -> Result<String, AdminError> {
     use crate::store::AuditStore;
     let user = existing(state, id).await?;
-    if acting_user == Some(user.id.as_str()) {
+    if by.user_id() == Some(user.id.as_str()) {
         return Err(AdminError::Guarded(Guard::OwnAccount));
     }
     // Marked deleted first, under the last-administrator guard, so a refused erase touches
@@ -246,5 +237,6 @@ pub async fn erase(state: &AppState, acting_user: Option<&str>, id: &str) -> Res
     let pseudonym = format!("erased:{}", &state.secret.keyed_hash("erased-user", &user.id)[..16]);
     state.db.pseudonymise_audit(&user.id, &pseudonym).await?;
     state.db.delete_user_row(&user.id).await?;
+    by.record(state, "user.erase", ("user", &pseudonym), json!({})).await?;
     Ok(pseudonym)
 }

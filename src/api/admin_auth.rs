@@ -7,10 +7,10 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
-use super::auth::{Caller, Credential, caller_from_api_key, caller_from_token};
+use super::caller::{Caller, Credential, caller_from_api_key, caller_from_token};
 use super::problem::ApiError;
 use crate::apiclients::{self, ApiClientError, RequestFacts};
-use crate::audit::{self, Actor, Event};
+use crate::audit::{Actor, Initiator};
 use crate::state::SharedState;
 use crate::store::{ApiClient, User};
 
@@ -49,18 +49,9 @@ impl AdminCaller {
 }
 
 impl AdminCaller {
-    /// Records an admin mutation in the audit log, with the request's origin.
-    pub async fn audit(
-        &self,
-        state: &SharedState,
-        req: &Request,
-        action: &str,
-        target: (&str, &str),
-        details: serde_json::Value,
-    ) -> Result<(), ApiError> {
-        let event = Event { actor: self.audit_actor(), action, target: Some(target), details };
-        audit::record(state, &crate::http::origin(state, req), event).await?;
-        Ok(())
+    /// This caller, acting through `req`: what core operations audit.
+    pub fn initiator(&self, state: &SharedState, req: &Request) -> Initiator {
+        crate::web::initiator(state, req, self.audit_actor())
     }
 }
 
@@ -121,29 +112,21 @@ fn api_client_unauthorized() -> ApiError {
 async fn api_client_checker(req: &Request, client_key: ApiKey) -> poem::Result<AdminCaller> {
     let state = state_of(req)?;
     let secret = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ip = crate::http::client_ip(state, req);
+    let from = crate::web::origin(state, req);
+    let ip = from.ip.clone().unwrap_or_default();
     let facts = RequestFacts {
         ip: &ip,
         origin: req.headers().get("origin").and_then(|v| v.to_str().ok()),
         path: req.original_uri().path(),
+        from: &from,
     };
     match apiclients::authenticate(state, &client_key.key, secret, &facts).await {
         Ok(client) => Ok(AdminCaller { actor: AdminActor::ApiClient(client), can_write: true }),
-        Err(ApiClientError::Unauthenticated { reason, client_id }) => {
-            let event = Event {
-                actor: Actor::Anonymous,
-                action: "api_client.auth_failed",
-                target: client_id.as_deref().map(|id| ("api_client", id)),
-                details: serde_json::json!({ "reason": reason }),
-            };
-            if let Err(error) = audit::record(state, &crate::http::origin(state, req), event).await {
-                tracing::warn!(%error, "could not write the audit log");
-            }
-            Err(reject(api_client_unauthorized()))
-        }
+        Err(ApiClientError::Unauthenticated { .. }) => Err(reject(api_client_unauthorized())),
         Err(ApiClientError::NotAllowed(message)) => Err(reject(ApiError::forbidden("not_allowed", message))),
         Err(ApiClientError::RateLimited { retry_after }) => Err(reject(ApiError::too_many(retry_after))),
         Err(ApiClientError::Unavailable) => Err(reject(ApiError::unavailable())),
+        Err(ApiClientError::NotFound) => Err(reject(api_client_unauthorized())),
         Err(ApiClientError::Invalid { message, .. } | ApiClientError::Internal(message)) => {
             Err(reject(ApiError::internal(&message)))
         }

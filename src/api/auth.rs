@@ -1,235 +1,137 @@
-//! Who is calling the JSON API: a Bearer access token for oxidp's own API (`aud` contains
-//! `{issuer}/api`, scope `account` or `admin`), a Bearer JWT from a configured trusted issuer
-//! (account rights only), or an API key in `X-API-Key`.
+//! /auth/*: registration, first-party login, refresh, logout, email verification, password recovery.
 
 use poem::Request;
-use poem_openapi::auth::{ApiKey, Bearer};
-use poem_openapi::{OAuthScopes, SecurityScheme};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
 
-use super::problem::ApiError;
-use crate::apikeys;
-use crate::oauth::{OAuthError, access_token, scope};
+use super::ApiTags;
+use super::problem::{ApiError, ApiResult};
+use super::views::*;
+use crate::audit::{Actor, Initiator};
+use crate::login;
+use crate::oauth::first_party;
 use crate::state::SharedState;
-use crate::store::{User, UserStore};
 
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// An access token: its scopes and the grant it belongs to.
-    Token { scopes: Vec<String>, grant_id: Option<String> },
-    /// An API key: its effective scopes (key scopes ∩ the owner's current rights).
-    ApiKey { id: String, scopes: Vec<String> },
+pub struct AuthApi;
+
+/// Someone not signed in, acting through `req`.
+fn anonymous(state: &SharedState, req: &Request) -> Initiator {
+    crate::web::initiator(state, req, Actor::Anonymous)
 }
 
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: User,
-    pub credential: Credential,
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<UserView>),
 }
 
-/// What an operation needs from its caller.
-#[derive(Debug, Clone, Copy)]
-pub enum Need {
-    /// Read the caller's own account.
-    Read,
-    /// Change the caller's own account.
-    Write,
-    /// Create or revoke API keys: a signed-in user only, never another key.
-    ManageKeys,
+#[derive(ApiResponse)]
+pub enum NoContent {
+    #[oai(status = 204)]
+    NoContent,
 }
 
-impl Caller {
-    pub fn require(&self, need: Need) -> Result<(), ApiError> {
-        let allowed = match (&self.credential, need) {
-            (Credential::Token { scopes, .. }, _) => scopes.iter().any(|s| s == scope::ACCOUNT),
-            (Credential::ApiKey { scopes, .. }, Need::Read) => {
-                scopes.iter().any(|s| s == apikeys::READ_USERS || s == apikeys::WRITE_USERS)
-            }
-            (Credential::ApiKey { scopes, .. }, Need::Write) => scopes.iter().any(|s| s == apikeys::WRITE_USERS),
-            (Credential::ApiKey { .. }, Need::ManageKeys) => {
-                return Err(ApiError::forbidden(
-                    "bearer_required",
-                    "API keys are managed with a Bearer token, not with a key",
-                ));
-            }
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("insufficient_scope", "the credentials do not allow this operation"))
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Accepted; a message is sent when the account exists (the answer is the same either way).
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register an account
+    ///
+    /// Creates a user with a password (10–256 characters, not a common password, not containing
+    /// the email's local part) and mails an email-verification code. Off when `OXIDP_REGISTRATION=closed`.
+    #[oai(path = "/register", method = "post")]
+    async fn register(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Created> {
+        let Json(body) = body;
+        let by = anonymous(&state, req);
+        let user = crate::account::register(&state, &by, &body.email, &body.password, body.name).await?;
+        Ok(Created::Created(Json(user.into())))
+    }
+
+    /// Log in with email and password
+    ///
+    /// Returns tokens of the first-party client `oxidp-api`: an access token with `aud`
+    /// `{issuer}/api` and scope `account` (and `admin` for administrators), and a refresh token.
+    /// Shares the login page's brute-force limits: after a few failures each further one makes
+    /// the next attempt wait (doubling), then the account is locked for a while; an attempt too
+    /// early gets 429 with `Retry-After`, exactly as for an email that has no account.
+    #[oai(path = "/login", method = "post")]
+    async fn login(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        if state.config.password_login_api == crate::config::Switch::Off {
+            return Err(ApiError::forbidden("disabled", "password login through the API is switched off"));
         }
+        let origin = crate::web::origin(&state, req);
+        let user = login::password_login(&state, &body.email, &body.password, &origin).await?;
+        Ok(Json(first_party::login_tokens(&state, &user).await?.into()))
     }
 
-    pub fn grant_id(&self) -> Option<&str> {
-        match &self.credential {
-            Credential::Token { grant_id, .. } => grant_id.as_deref(),
-            Credential::ApiKey { .. } => None,
-        }
-    }
-}
-
-fn state_of(req: &Request) -> poem::Result<&SharedState> {
-    req.data::<SharedState>()
-        .ok_or_else(|| poem::Error::from_string("state missing", poem::http::StatusCode::INTERNAL_SERVER_ERROR))
-}
-
-fn reject(error: ApiError) -> poem::Error {
-    use poem::IntoResponse;
-    poem::Error::from_response(error.into_response())
-}
-
-pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Caller, ApiError> {
-    if let Some(external) = crate::trusted_issuers::authenticate(state, token).await {
-        let user = external.map_err(external_token_problem)?;
-        // A trusted issuer's token acts on its user's own account, never as an administrator.
-        let credential = Credential::Token { scopes: vec![scope::ACCOUNT.to_string()], grant_id: None };
-        return Ok(Caller { user, credential });
-    }
-    let invalid = || ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked");
-    let token = access_token::validate(state, token).await.map_err(|error| match error {
-        OAuthError::Unavailable => ApiError::unavailable(),
-        OAuthError::Internal(message) => ApiError::internal(&message),
-        _ => invalid(),
-    })?;
-    let api_audience = state.config.api_audience();
-    if !token.audience.contains(&api_audience) {
-        return Err(ApiError::unauthorized("invalid_audience", format!("the access token is not for {api_audience}")));
-    }
-    if token.is_client_token() || !token.scopes.iter().any(|s| scope::is_api_scope(s)) {
-        return Err(ApiError::forbidden("insufficient_scope", "the access token lacks the account scope"));
-    }
-    let user = state.db.user_by_sub(&token.subject).await?.filter(User::is_active).ok_or_else(invalid)?;
-    Ok(Caller { user, credential: Credential::Token { scopes: token.scopes, grant_id: token.grant_id } })
-}
-
-fn external_token_problem(error: crate::trusted_issuers::TrustedTokenError) -> ApiError {
-    use crate::trusted_issuers::TrustedTokenError as E;
-    tracing::debug!(%error, "external bearer token refused");
-    match error {
-        E::UnknownIssuer => ApiError::unauthorized("invalid_token", "the access token's issuer is not trusted"),
-        E::WrongAudience => ApiError::unauthorized("invalid_audience", "the access token is not for this API"),
-        E::Invalid(_) | E::Expired | E::Disabled => {
-            ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked")
-        }
-        E::IdentityConflict => ApiError::forbidden(
-            "identity_conflict",
-            "an account with this email exists and is not linked to the token's issuer; sign in to link it",
-        ),
-        E::NoEmail => ApiError::forbidden("email_required", "the token carries no email address for a new account"),
-        E::Unreachable(message) => {
-            tracing::warn!(%message, "a trusted issuer's keys cannot be fetched");
-            ApiError::unavailable()
-        }
-        E::Unavailable => ApiError::unavailable(),
-        E::Internal(message) => ApiError::internal(&message),
-    }
-}
-
-pub async fn caller_from_api_key(state: &SharedState, key: &str) -> Result<Caller, ApiError> {
-    let (user, key) = apikeys::authenticate(state, key).await?;
-    let scopes = apikeys::effective_scopes(&key, &user);
-    Ok(Caller { user, credential: Credential::ApiKey { id: key.id, scopes } })
-}
-
-/// Scopes Swagger UI may ask for when it runs the authorization-code flow.
-#[derive(OAuthScopes)]
-pub enum ApiScopes {
-    /// Manage your own account.
-    #[oai(rename = "account")]
-    Account,
-    /// Administer oxidp (administrators only).
-    #[oai(rename = "admin")]
-    Admin,
-    /// Sign in with OpenID Connect.
-    #[oai(rename = "openid")]
-    Openid,
-}
-
-async fn bearer_checker(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    caller_from_token(state_of(req)?, &bearer.token).await.map_err(reject)
-}
-
-async fn api_key_checker(req: &Request, key: ApiKey) -> poem::Result<Caller> {
-    caller_from_api_key(state_of(req)?, &key.key).await.map_err(reject)
-}
-
-/// oxidp's authorization-code flow with PKCE, as run by Swagger UI's Authorize button
-/// (client `oxidp-api`). The token it yields is sent as a Bearer token.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "oauth2",
-    ty = "oauth2",
-    flows(authorization_code(authorization_url = "/authorize", token_url = "/token", scopes = "ApiScopes")),
-    checker = "oauth2_checker"
-)]
-pub struct OAuth2Auth(pub Caller);
-
-async fn oauth2_checker(req: &Request, token: poem_openapi::auth::Bearer) -> poem::Result<Caller> {
-    bearer_checker(req, token).await
-}
-
-/// An access token with `aud` `{issuer}/api` and scope `account` (or `admin`).
-#[derive(SecurityScheme)]
-#[oai(rename = "bearer", ty = "bearer", bearer_format = "JWT", checker = "bearer_checker")]
-pub struct BearerAuth(pub Caller);
-
-/// An API key (`oxk_…`) in the `X-API-Key` header.
-#[derive(SecurityScheme)]
-#[oai(rename = "api_key", ty = "api_key", key_name = "X-API-Key", key_in = "header", checker = "api_key_checker")]
-pub struct ApiKeyAuth(pub Caller);
-
-/// Any of the three.
-pub enum AccountAuth {
-    Bearer(BearerAuth),
-    ApiKey(ApiKeyAuth),
-    OAuth2(OAuth2Auth),
-}
-
-/// What `#[derive(SecurityScheme)]` on the enum would generate, except for the error: the derived
-/// extractor answers the last scheme's error, so a request with only `X-API-Key` got the generic
-/// 401 of the absent Authorization header instead of the key's own `invalid_api_key`.
-impl<'a> poem_openapi::ApiExtractor<'a> for AccountAuth {
-    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::SecurityScheme];
-
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        <BearerAuth as poem_openapi::ApiExtractor>::register(registry);
-        <ApiKeyAuth as poem_openapi::ApiExtractor>::register(registry);
-        <OAuth2Auth as poem_openapi::ApiExtractor>::register(registry);
+    /// Refresh tokens
+    ///
+    /// Rotates a refresh token of `oxidp-api` (the old one stops working; reuse revokes the family).
+    #[oai(path = "/refresh", method = "post")]
+    async fn refresh(&self, state: Data<&SharedState>, body: Json<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
+        Ok(Json(first_party::refresh(&state, &body.refresh_token).await?.into()))
     }
 
-    fn security_schemes() -> Vec<&'static str> {
-        let mut schemes = <BearerAuth as poem_openapi::ApiExtractor>::security_schemes();
-        schemes.extend(<ApiKeyAuth as poem_openapi::ApiExtractor>::security_schemes());
-        schemes.extend(<OAuth2Auth as poem_openapi::ApiExtractor>::security_schemes());
-        schemes
+    /// Log out
+    ///
+    /// Revokes the refresh token's family and the access tokens issued with it.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, state: Data<&SharedState>, body: Json<RefreshRequest>) -> ApiResult<NoContent> {
+        first_party::logout(&state, &body.refresh_token).await?;
+        Ok(NoContent::NoContent)
     }
 
-    async fn from_request(
-        req: &'a Request,
-        body: &mut poem::RequestBody,
-        param_opts: poem_openapi::ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        if req.headers().contains_key("x-api-key") && !req.headers().contains_key(poem::http::header::AUTHORIZATION) {
-            return ApiKeyAuth::from_request(req, body, param_opts).await.map(AccountAuth::ApiKey);
-        }
-        if let Ok(auth) = BearerAuth::from_request(req, body, param_opts.clone()).await {
-            return Ok(AccountAuth::Bearer(auth));
-        }
-        if let Ok(auth) = ApiKeyAuth::from_request(req, body, param_opts.clone()).await {
-            return Ok(AccountAuth::ApiKey(auth));
-        }
-        OAuth2Auth::from_request(req, body, param_opts).await.map(AccountAuth::OAuth2)
+    /// Verify an email address
+    ///
+    /// Uses the single-use code from the verification mail (valid 24 hours).
+    #[oai(path = "/verify-email", method = "post")]
+    async fn verify_email(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<TokenRequest>,
+    ) -> ApiResult<NoContent> {
+        crate::account::verify_email(&state, &anonymous(&state, req), &body.token).await?;
+        Ok(NoContent::NoContent)
     }
-}
 
-impl AccountAuth {
-    pub fn caller(self) -> Caller {
-        match self {
-            AccountAuth::Bearer(BearerAuth(caller))
-            | AccountAuth::ApiKey(ApiKeyAuth(caller))
-            | AccountAuth::OAuth2(OAuth2Auth(caller)) => caller,
-        }
+    /// Ask for a password reset
+    ///
+    /// Always answers 202, whether or not the account exists; when it does, a single-use code
+    /// (valid 1 hour) is mailed.
+    #[oai(path = "/forgot-password", method = "post")]
+    async fn forgot_password(&self, state: Data<&SharedState>, body: Json<EmailRequest>) -> ApiResult<Accepted> {
+        crate::account::forgot_password(&state, &body.email).await?;
+        Ok(Accepted::Accepted)
+    }
+
+    /// Reset the password
+    ///
+    /// Sets a new password with the mailed code; every session and refresh token of the user ends.
+    #[oai(path = "/reset-password", method = "post")]
+    async fn reset_password(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<ResetPasswordRequest>,
+    ) -> ApiResult<NoContent> {
+        crate::account::reset_password(&state, &anonymous(&state, req), &body.token, &body.password).await?;
+        Ok(NoContent::NoContent)
     }
 }

@@ -8,13 +8,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
-use super::account::NoContent;
-use super::auth::{AccountAuth, Need};
+use super::auth::NoContent;
+use super::caller::{AccountAuth, Need};
 use super::paging::{page_args, paginate};
-use super::problem::{ApiError, ApiResult};
-use crate::audit::{self, Actor, Event};
+use super::problem::ApiResult;
+use crate::audit::Actor;
 use crate::state::SharedState;
-use crate::store::{Identity, IdentityLinkStore, UnlinkOutcome};
+use crate::store::{Identity, IdentityLinkStore};
 
 pub struct IdentitiesApi;
 
@@ -96,23 +96,8 @@ impl IdentitiesApi {
     ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
-        match state.db.unlink_identity(&caller.user.id, &id, &state.federation.names()).await? {
-            UnlinkOutcome::Unlinked => {}
-            UnlinkOutcome::NotFound => return Err(ApiError::not_found("no such identity")),
-            UnlinkOutcome::LastLoginMethod => {
-                return Err(ApiError::conflict(
-                    "last_login_method",
-                    "this identity is the account's last way to sign in; set a password or link another provider first",
-                ));
-            }
-        }
-        let event = Event {
-            actor: Actor::User(caller.user.id.clone()),
-            action: "identity.unlink",
-            target: Some(("user", &caller.user.id)),
-            details: serde_json::json!({ "identity_id": id.0 }),
-        };
-        audit::record(&state, &crate::http::origin(&state, req), event).await?;
+        let by = crate::web::initiator(&state, req, Actor::User(caller.user.id.clone()));
+        crate::account::unlink_identity(&state, &by, &caller.user, &id).await?;
         Ok(NoContent::NoContent)
     }
 }

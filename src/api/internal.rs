@@ -7,12 +7,11 @@ use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
-use serde_json::json;
 
 use super::ApiTags;
 use super::permissions::{SnapshotResponse, snapshot_response};
 use super::problem::{ApiError, ApiResult, Problem};
-use crate::audit::{self, Actor, Event};
+use crate::audit::Actor;
 use crate::permissions::snapshot;
 use crate::permissions::upstream::{self, UpstreamUser};
 use crate::state::SharedState;
@@ -55,7 +54,7 @@ async fn internal_secret_checker(req: &Request, key: ApiKey) -> poem::Result<Int
     if secret_matches(configured, &key.key) {
         Ok(InternalService)
     } else {
-        tracing::warn!(ip = %crate::http::client_ip(state, req), "internal route called with a wrong secret");
+        tracing::warn!(ip = %crate::web::client_ip(state, req), "internal route called with a wrong secret");
         Err(reject(wrong_secret()))
     }
 }
@@ -226,17 +225,8 @@ impl InternalApi {
         // SPEC §7: the provider defaults to the configured Authentik provider.
         let provider = body.provider.or_else(|| Some(state.config.authentik_provider().to_string()));
         let request = UpstreamUser { provider, sub: body.sub, email: body.email, display_name: body.display_name };
-        let upserted = upstream::upsert(&state, &request).await?;
-        if upserted.created || upserted.linked {
-            let action = if upserted.created { "user.upsert_by_sub.create" } else { "user.upsert_by_sub.link" };
-            let event = Event {
-                actor: Actor::System,
-                action,
-                target: Some(("user", &upserted.user.id)),
-                details: json!({ "provider": upserted.provider, "upstream_sub": request.sub }),
-            };
-            audit::record(&state, &crate::http::origin(&state, req), event).await?;
-        }
+        let by = crate::web::initiator(&state, req, Actor::System);
+        let upserted = upstream::upsert(&state, &by, &request).await?;
         let user = upserted.user;
         Ok(Json(UpsertedUser {
             id: user.id,
@@ -299,21 +289,12 @@ impl InternalApi {
             name: body.name,
             is_active: body.is_active,
         };
-        let ensured = match crate::authentik::ensure(&state, request).await {
+        let by = crate::web::initiator(&state, req, Actor::System);
+        let ensured = match crate::authentik::ensure(&state, &by, request).await {
             Ok(ensured) => ensured,
             Err(error) => return authentik_problem(error),
         };
         let user = ensured.user;
-        if ensured.created || ensured.updated {
-            let pk = user.pk.to_string();
-            let event = Event {
-                actor: Actor::System,
-                action: if ensured.created { "authentik.user.create" } else { "authentik.user.update" },
-                target: Some(("authentik_user", &pk)),
-                details: json!({ "username": user.username }),
-            };
-            audit::record(&state, &crate::http::origin(&state, req), event).await?;
-        }
         Ok(EnsureAuthentikUserResponse::Ok(Json(EnsuredAuthentikUser {
             pk: user.pk,
             uid: user.uid,

@@ -1,5 +1,6 @@
 //! /users/me/*: the caller's own profile, password, sessions and API keys.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -7,14 +8,15 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
-use super::account::NoContent;
-use super::auth::{AccountAuth, Need};
+use super::auth::NoContent;
+use super::caller::{AccountAuth, Need};
 use super::paging::{page_args, paginate};
 use super::problem::{ApiError, ApiResult};
 use super::views::*;
 use crate::apikeys;
+use crate::audit::{Actor, Initiator};
 use crate::state::SharedState;
-use crate::store::{ApiKeyStore, Profile, SessionStore};
+use crate::store::{ApiKeyStore, Profile, SessionStore, User};
 
 pub struct MeApi;
 
@@ -23,6 +25,11 @@ pub enum KeyCreated {
     #[oai(status = 201)]
     Created(Json<CreatedApiKey>),
 }
+/// The signed-in person, acting through `req`.
+fn caller_initiator(state: &SharedState, req: &Request, user: &User) -> Initiator {
+    crate::web::initiator(state, req, Actor::User(user.id.clone()))
+}
+
 fn patch(current: Option<String>, change: MaybeUndefined<String>) -> Option<String> {
     match change {
         MaybeUndefined::Undefined => current,
@@ -48,6 +55,7 @@ impl MeApi {
     #[oai(path = "/", method = "patch")]
     async fn update_me(
         &self,
+        req: &Request,
         state: Data<&SharedState>,
         auth: AccountAuth,
         body: Json<ProfilePatch>,
@@ -65,7 +73,8 @@ impl MeApi {
             locale: patch(user.locale.clone(), change.locale),
             zoneinfo: patch(user.zoneinfo.clone(), change.zoneinfo),
         };
-        Ok(Json(crate::account::update_profile(&state, &user, profile).await?.into()))
+        let by = caller_initiator(&state, req, &user);
+        Ok(Json(crate::account::update_profile(&state, &by, &user, profile).await?.into()))
     }
 
     /// Change my password
@@ -75,6 +84,7 @@ impl MeApi {
     #[oai(path = "/password", method = "post")]
     async fn change_password(
         &self,
+        req: &Request,
         state: Data<&SharedState>,
         auth: AccountAuth,
         body: Json<ChangePasswordRequest>,
@@ -83,6 +93,7 @@ impl MeApi {
         caller.require(Need::Write)?;
         crate::account::change_password(
             &state,
+            &caller_initiator(&state, req, &caller.user),
             &caller.user,
             &body.current_password,
             &body.new_password,
@@ -116,17 +127,15 @@ impl MeApi {
     #[oai(path = "/sessions/:id", method = "delete")]
     async fn delete_session(
         &self,
+        req: &Request,
         state: Data<&SharedState>,
         auth: AccountAuth,
         id: Path<String>,
     ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::Write)?;
-        if state.sessions.delete_user_session(&caller.user.id, &id).await? {
-            Ok(NoContent::NoContent)
-        } else {
-            Err(ApiError::not_found("no such session"))
-        }
+        crate::account::end_session(&state, &caller_initiator(&state, req, &caller.user), &caller.user, &id).await?;
+        Ok(NoContent::NoContent)
     }
 
     /// List my API keys
@@ -157,6 +166,7 @@ impl MeApi {
     #[oai(path = "/api-keys", method = "post")]
     async fn create_api_key(
         &self,
+        req: &Request,
         state: Data<&SharedState>,
         auth: AccountAuth,
         body: Json<CreateApiKeyRequest>,
@@ -164,7 +174,8 @@ impl MeApi {
         let caller = auth.caller();
         caller.require(Need::ManageKeys)?;
         let Json(body) = body;
-        let created = apikeys::create(&state, &caller.user, &body.name, body.scopes, body.expires_at).await?;
+        let by = caller_initiator(&state, req, &caller.user);
+        let created = apikeys::create(&state, &by, &caller.user, &body.name, body.scopes, body.expires_at).await?;
         Ok(KeyCreated::Created(Json(CreatedApiKey { key: created.secret, details: created.key.into() })))
     }
 
@@ -172,13 +183,14 @@ impl MeApi {
     #[oai(path = "/api-keys/:id", method = "delete")]
     async fn delete_api_key(
         &self,
+        req: &Request,
         state: Data<&SharedState>,
         auth: AccountAuth,
         id: Path<String>,
     ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require(Need::ManageKeys)?;
-        if state.db.revoke_api_key(&caller.user.id, &id, state.now()).await? {
+        if apikeys::revoke(&state, &caller_initiator(&state, req, &caller.user), &caller.user, &id).await? {
             Ok(NoContent::NoContent)
         } else {
             Err(ApiError::not_found("no such API key"))

@@ -4,10 +4,10 @@
 // add indirection on the error path.
 #![allow(clippy::result_large_err)]
 
-mod account;
 mod admin;
 pub mod admin_auth;
-pub mod auth;
+mod auth;
+pub mod caller;
 mod docs;
 mod identities;
 mod internal;
@@ -42,10 +42,14 @@ pub const API_PREFIX: &str = "/api/v1";
 
 pub type Service = OpenApiService<
     (
-        account::AuthApi,
+        auth::AuthApi,
         me::MeApi,
         identities::IdentitiesApi,
-        admin::AdminApi,
+        admin::AdminUsersApi,
+        admin::AdminClientsApi,
+        admin::AdminApiClientsApi,
+        admin::AdminKeysApi,
+        admin::AdminAuditApi,
         permissions::PermissionsApi,
         internal::InternalApi,
     ),
@@ -56,10 +60,14 @@ pub type Service = OpenApiService<
 pub fn service(config: &Config) -> Service {
     OpenApiService::new(
         (
-            account::AuthApi,
+            auth::AuthApi,
             me::MeApi,
             identities::IdentitiesApi,
-            admin::AdminApi,
+            admin::AdminUsersApi,
+            admin::AdminClientsApi,
+            admin::AdminApiClientsApi,
+            admin::AdminKeysApi,
+            admin::AdminAuditApi,
             permissions::PermissionsApi,
             internal::InternalApi,
         ),

@@ -7,16 +7,15 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use serde_json::json;
 
 use super::ApiTags;
-use super::account::NoContent;
 use super::admin_auth::AdminAuth;
-use super::auth::{AccountAuth, Need};
+use super::auth::NoContent;
+use super::caller::{AccountAuth, Need};
 use super::paging::{page_cursor, page_limit, paginate};
 use super::problem::{ApiError, ApiResult};
 use crate::permissions::snapshot::{self, Snapshot};
-use crate::permissions::{PermissionChange, PermissionError, PermissionRequest, organizations};
+use crate::permissions::{PermissionChange, PermissionRequest, organizations};
 use crate::state::SharedState;
 use crate::store::{Member, Organization, OrganizationStore};
 
@@ -287,8 +286,7 @@ impl PermissionsApi {
     ) -> ApiResult<Json<PermissionChangeResult>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let change = crate::permissions::grants::grant(&state, &body.0.into()).await?;
-        caller.audit(&state, req, "permission.grant", ("user", &change.user.id), change_details(&change)).await?;
+        let change = crate::permissions::grants::grant(&state, &caller.initiator(&state, req), &body.0.into()).await?;
         Ok(Json(change.into()))
     }
 
@@ -306,8 +304,7 @@ impl PermissionsApi {
     ) -> ApiResult<Json<PermissionChangeResult>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let change = crate::permissions::grants::revoke(&state, &body.0.into()).await?;
-        caller.audit(&state, req, "permission.revoke", ("user", &change.user.id), change_details(&change)).await?;
+        let change = crate::permissions::grants::revoke(&state, &caller.initiator(&state, req), &body.0.into()).await?;
         Ok(Json(change.into()))
     }
 
@@ -360,9 +357,8 @@ impl PermissionsApi {
     ) -> ApiResult<OrganizationCreated> {
         let caller = auth.caller();
         caller.require_write()?;
-        let organization = organizations::create(&state, &body.name, &body.slug).await?;
-        let details = json!({ "name": organization.name, "slug": organization.slug });
-        caller.audit(&state, req, "organization.create", ("organization", &organization.id), details).await?;
+        let by = caller.initiator(&state, req);
+        let organization = organizations::create(&state, &by, &body.name, &body.slug).await?;
         Ok(OrganizationCreated::Created(Json(organization.into())))
     }
 
@@ -394,9 +390,8 @@ impl PermissionsApi {
     ) -> ApiResult<Json<OrganizationView>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let organization = organizations::update(&state, &id, body.name.as_deref(), body.slug.as_deref()).await?;
-        let details = json!({ "name": body.name, "slug": body.slug });
-        caller.audit(&state, req, "organization.update", ("organization", &organization.id), details).await?;
+        let by = caller.initiator(&state, req);
+        let organization = organizations::update(&state, &by, &id, body.name.as_deref(), body.slug.as_deref()).await?;
         Ok(Json(organization.into()))
     }
 
@@ -414,8 +409,7 @@ impl PermissionsApi {
     ) -> ApiResult<NoContent> {
         let caller = auth.caller();
         caller.require_write()?;
-        organizations::delete(&state, &id).await?;
-        caller.audit(&state, req, "organization.delete", ("organization", &id), json!({})).await?;
+        organizations::delete(&state, &caller.initiator(&state, req), &id).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -457,9 +451,8 @@ impl PermissionsApi {
     ) -> ApiResult<Json<MembershipChange>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let changed = organizations::set_member(&state, &id, &user_id, &body.role).await?;
-        let details = json!({ "organization_id": id.0, "role": body.role, "changed": changed });
-        caller.audit(&state, req, "organization.member.set", ("user", &user_id), details).await?;
+        let by = caller.initiator(&state, req);
+        let changed = organizations::set_member(&state, &by, &id, &user_id, &body.role).await?;
         Ok(Json(MembershipChange { changed, organization_id: id.0, user_id: user_id.0, role: Some(body.0.role) }))
     }
 
@@ -478,33 +471,7 @@ impl PermissionsApi {
     ) -> ApiResult<Json<MembershipChange>> {
         let caller = auth.caller();
         caller.require_write()?;
-        let changed = organizations::remove_member(&state, &id, &user_id).await?;
-        let details = json!({ "organization_id": id.0, "changed": changed });
-        caller.audit(&state, req, "organization.member.remove", ("user", &user_id), details).await?;
+        let changed = organizations::remove_member(&state, &caller.initiator(&state, req), &id, &user_id).await?;
         Ok(Json(MembershipChange { changed, organization_id: id.0, user_id: user_id.0, role: None }))
-    }
-}
-
-fn change_details(change: &PermissionChange) -> serde_json::Value {
-    json!({
-        "sub": change.user.sub,
-        "scope_type": change.key.scope_type,
-        "scope_id": change.key.scope_id,
-        "module": change.key.module,
-        "action": change.key.action,
-        "changed": change.changed,
-        "version": change.version,
-    })
-}
-
-impl From<PermissionError> for ApiError {
-    fn from(error: PermissionError) -> Self {
-        match error {
-            PermissionError::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            PermissionError::NotFound(message) => ApiError::not_found(message),
-            PermissionError::Conflict { code, message } => ApiError::conflict(code, message),
-            PermissionError::Unavailable => ApiError::unavailable(),
-            PermissionError::Internal(message) => ApiError::internal(&message),
-        }
     }
 }

@@ -5,10 +5,13 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use serde_json::json;
+
+use crate::audit::Initiator;
 use crate::crypto::random_token;
 use crate::passwords;
 use crate::state::AppState;
-use crate::store::{ApiClient, ApiClientStore, StoreError};
+use crate::store::{ApiClient, ApiClientStore};
 
 const HASH_PURPOSE: &str = "api-client-secret";
 /// The prefix of secrets hashed with oxidp's fast keyed hash.
@@ -25,20 +28,15 @@ pub enum ApiClientError {
     RateLimited { retry_after: i64 },
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    #[error("no such API client")]
+    NotFound,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-impl From<StoreError> for ApiClientError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => ApiClientError::Unavailable,
-            other => ApiClientError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(ApiClientError);
 
 impl From<crate::kv::KvError> for ApiClientError {
     fn from(_: crate::kv::KvError) -> Self {
@@ -81,15 +79,41 @@ fn validate(new: &NewApiClient, now: i64) -> Result<(), ApiClientError> {
     Ok(())
 }
 
+/// Fields to change; `None` leaves a field as it is (`expires_at: Some(None)` removes the expiry).
+#[derive(Debug, Default)]
+pub struct ApiClientChange {
+    pub name: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<String>,
+    pub expires_at: Option<Option<i64>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_paths: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+pub async fn existing(state: &AppState, id: &str) -> Result<ApiClient, ApiClientError> {
+    state.db.api_client_by_id(id).await?.ok_or(ApiClientError::NotFound)
+}
+
 /// Applies new settings (and status `active` or `disabled`) to an existing API client.
 pub async fn update(
     state: &AppState,
-    mut client: ApiClient,
-    new: NewApiClient,
-    status: Option<String>,
+    by: &Initiator,
+    id: &str,
+    change: ApiClientChange,
 ) -> Result<ApiClient, ApiClientError> {
+    let mut client = existing(state, id).await?;
+    let new = NewApiClient {
+        name: change.name.unwrap_or_else(|| client.name.clone()),
+        expires_at: change.expires_at.unwrap_or(client.expires_at),
+        allowed_ips: change.allowed_ips.unwrap_or_else(|| client.allowed_ips.clone()),
+        allowed_origins: change.allowed_origins.unwrap_or_else(|| client.allowed_origins.clone()),
+        allowed_paths: change.allowed_paths.unwrap_or_else(|| client.allowed_paths.clone()),
+        rate_limit_per_minute: change.rate_limit_per_minute.unwrap_or(client.rate_limit_per_minute),
+    };
     validate(&new, state.now())?;
-    if let Some(status) = status {
+    if let Some(status) = change.status {
         if status != "active" && status != "disabled" {
             return Err(ApiClientError::Invalid { field: "status", message: "active or disabled".into() });
         }
@@ -102,11 +126,25 @@ pub async fn update(
     client.allowed_paths = new.allowed_paths;
     client.rate_limit_per_minute = new.rate_limit_per_minute;
     state.db.update_api_client(&client, state.now()).await?;
+    by.record(state, "api_client.update", ("api_client", &client.id), json!({ "status": client.status })).await?;
     Ok(client)
 }
 
+/// Disables an API client: its credentials stop working at once.
+pub async fn disable(state: &AppState, by: &Initiator, id: &str) -> Result<(), ApiClientError> {
+    if !state.db.set_api_client_status(id, "disabled", state.now()).await? {
+        return Err(ApiClientError::NotFound);
+    }
+    by.record(state, "api_client.disable", ("api_client", id), json!({})).await?;
+    Ok(())
+}
+
 /// Creates an API client; the secret is returned once.
-pub async fn create(state: &AppState, new: NewApiClient) -> Result<(ApiClient, String), ApiClientError> {
+pub async fn create(
+    state: &AppState,
+    by: &Initiator,
+    new: NewApiClient,
+) -> Result<(ApiClient, String), ApiClientError> {
     let now = state.now();
     validate(&new, now)?;
     let name = new.name.trim();
@@ -126,6 +164,7 @@ pub async fn create(state: &AppState, new: NewApiClient) -> Result<(ApiClient, S
         last_used_at: None,
     };
     state.db.insert_api_client(&client).await?;
+    by.record(state, "api_client.create", ("api_client", &client.id), json!({ "name": client.name })).await?;
     Ok((client, secret))
 }
 
@@ -160,12 +199,37 @@ fn verify_slow(secret: &str, stored: &str) -> bool {
 /// A request's facts that allowlists check.
 pub struct RequestFacts<'a> {
     pub ip: &'a str,
+    /// The `Origin` header.
     pub origin: Option<&'a str>,
     pub path: &'a str,
+    /// Where the request came from, for the audit entry of a failure.
+    pub from: &'a crate::audit::Origin,
 }
 
 /// Authenticates an API client, then applies its allowlists and its per-minute rate limit.
+/// A credential failure is audited with its reason (the caller answers one uniform 401).
 pub async fn authenticate(
+    state: &AppState,
+    id: &str,
+    secret: &str,
+    facts: &RequestFacts<'_>,
+) -> Result<ApiClient, ApiClientError> {
+    let result = check(state, id, secret, facts).await;
+    if let Err(ApiClientError::Unauthenticated { reason, client_id }) = &result {
+        let event = crate::audit::Event {
+            actor: crate::audit::Actor::Anonymous,
+            action: "api_client.auth_failed",
+            target: client_id.as_deref().map(|id| ("api_client", id)),
+            details: json!({ "reason": reason }),
+        };
+        if let Err(error) = crate::audit::record(state, facts.from, event).await {
+            tracing::warn!(%error, "could not write the audit log");
+        }
+    }
+    result
+}
+
+async fn check(
     state: &AppState,
     id: &str,
     secret: &str,

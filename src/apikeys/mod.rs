@@ -3,8 +3,9 @@
 
 use rand::RngCore;
 
+use crate::audit::Initiator;
 use crate::state::AppState;
-use crate::store::{ApiKey, ApiKeyStore, StoreError, User, UserStore};
+use crate::store::{ApiKey, ApiKeyStore, User, UserStore};
 
 pub const PREFIX: &str = "oxk_";
 const HASH_PURPOSE: &str = "api-key";
@@ -29,14 +30,7 @@ pub enum ApiKeyError {
     Internal(String),
 }
 
-impl From<StoreError> for ApiKeyError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => ApiKeyError::Unavailable,
-            other => ApiKeyError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(ApiKeyError);
 
 fn base62(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -64,6 +58,7 @@ pub struct CreatedKey {
 
 pub async fn create(
     state: &AppState,
+    by: &Initiator,
     owner: &User,
     name: &str,
     scopes: Vec<String>,
@@ -112,7 +107,18 @@ pub async fn create(
         revoked_at: None,
     };
     state.db.insert_api_key(&key).await?;
+    let details = serde_json::json!({ "name": key.name, "scopes": key.scopes });
+    by.record(state, "api_key.create", ("api_key", &key.id), details).await?;
     Ok(CreatedKey { key, secret })
+}
+
+/// Revokes one of the owner's keys; false when the owner has no such key.
+pub async fn revoke(state: &AppState, by: &Initiator, owner: &User, id: &str) -> Result<bool, ApiKeyError> {
+    if !state.db.revoke_api_key(&owner.id, id, state.now()).await? {
+        return Ok(false);
+    }
+    by.record(state, "api_key.revoke", ("api_key", id), serde_json::json!({})).await?;
+    Ok(true)
 }
 
 /// The key's owner and the key, when the key is well-formed, known, live, and its owner active.

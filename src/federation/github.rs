@@ -10,8 +10,9 @@ use oauth2::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::state::LoginAttempt;
-use super::{FederationError, UpstreamProfile};
+use super::attempt::LoginAttempt;
+use super::error::FederationError;
+use super::profile::UpstreamProfile;
 use crate::config::{GITHUB_API_URL, GITHUB_AUTH_URL, GITHUB_TOKEN_URL, UpstreamConfig};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;

@@ -11,8 +11,11 @@
 //! reads the winner on the next round.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{FederationError, UpstreamProfile};
+use super::error::FederationError;
+use super::profile::UpstreamProfile;
+use crate::audit::{Actor, Initiator, Origin};
 use crate::crypto::{constant_time_eq, random_token};
 use crate::state::AppState;
 use crate::store::{IdentityStore, LinkOutcome, NewUser, StoreError, User, UserStore};
@@ -50,7 +53,7 @@ impl Resolution {
 
 /// The profile's email when it is one (a malformed claim counts as none).
 fn usable_email(profile: &UpstreamProfile) -> Option<&str> {
-    profile.email.as_deref().map(str::trim).filter(|email| crate::admin::users::check_email(email).is_ok())
+    profile.email.as_deref().map(str::trim).filter(|email| crate::account::policy::check_email(email).is_ok())
 }
 
 fn usable_name(profile: &UpstreamProfile) -> Option<String> {
@@ -59,8 +62,28 @@ fn usable_name(profile: &UpstreamProfile) -> Option<String> {
     fits.then(|| name.to_string())
 }
 
-/// Finds or makes the user of (provider, subject) by the rules above.
+/// Finds or makes the user of (provider, subject) by the rules above. A new user, a new link
+/// and an email that is not linked automatically are audited (from `origin`).
 pub async fn resolve(
+    state: &AppState,
+    origin: &Origin,
+    provider: &str,
+    trust_email: bool,
+    profile: &UpstreamProfile,
+) -> Result<Resolution, FederationError> {
+    let resolution = find_or_make(state, provider, trust_email, profile).await?;
+    let (actor, action, user) = match &resolution {
+        Resolution::Known(_) => return Ok(resolution),
+        Resolution::Created(user) => (Actor::User(user.id.clone()), "user.federated_create", user),
+        Resolution::Linked(user) => (Actor::User(user.id.clone()), "identity.link", user),
+        Resolution::SignInToLink(owner) => (Actor::Anonymous, "login.federated_not_linked", owner),
+    };
+    let details = json!({ "provider": provider, "upstream_sub": profile.subject, "automatic": true });
+    Initiator::new(actor, origin.clone()).record(state, action, ("user", &user.id), details).await?;
+    Ok(resolution)
+}
+
+async fn find_or_make(
     state: &AppState,
     provider: &str,
     trust_email: bool,
@@ -171,7 +194,22 @@ pub async fn load_offer(
 
 /// Links the offered identity to `user`, who has just signed in as the offer's account owner.
 /// The offer is used up either way.
-pub async fn accept_offer(state: &AppState, id: &str, offer: &LinkOffer, user: &User) -> Result<(), FederationError> {
+pub async fn accept_offer(
+    state: &AppState,
+    origin: &Origin,
+    id: &str,
+    offer: &LinkOffer,
+    user: &User,
+) -> Result<(), FederationError> {
+    link_offered(state, id, offer, user).await?;
+    let details = json!({ "provider": offer.provider, "upstream_sub": offer.subject, "automatic": false });
+    Initiator::new(Actor::User(user.id.clone()), origin.clone())
+        .record(state, "identity.link", ("user", &user.id), details)
+        .await?;
+    Ok(())
+}
+
+async fn link_offered(state: &AppState, id: &str, offer: &LinkOffer, user: &User) -> Result<(), FederationError> {
     // Single use: of two concurrent submissions, only the one that takes it links.
     if state.kv.take(&offer_key(state, id)).await?.is_none() {
         return Err(FederationError::StateUnknown);

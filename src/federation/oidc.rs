@@ -19,11 +19,11 @@ use openidconnect::{
     TokenResponse, UserInfoClaims,
 };
 
-use super::state::LoginAttempt;
-use super::{FederationError, UpstreamProfile};
+use super::attempt::LoginAttempt;
+use super::error::FederationError;
+use super::profile::UpstreamProfile;
 use crate::clock::SharedClock;
 use crate::config::UpstreamConfig;
-use crate::state::AppState;
 
 /// How long discovery and the JWKS are kept before they are fetched again.
 const METADATA_MAX_AGE: i64 = 3600;
@@ -89,12 +89,12 @@ impl OidcUpstream {
     /// The authorization URL with `state`, a fresh `nonce` and the PKCE challenge.
     pub async fn authorization_url(
         &self,
-        state: &AppState,
+        clock: &SharedClock,
         raw_state: &str,
         challenge: PkceCodeChallenge,
         prompt: Prompt,
     ) -> Result<OidcStart, FederationError> {
-        let discovered = self.discovered(state, false).await?;
+        let discovered = self.discovered(clock, false).await?;
         let client = self.client(&discovered.metadata);
         let nonce = crate::crypto::random_token(32);
         let (csrf, nonce_value) = (raw_state.to_string(), nonce.clone());
@@ -121,12 +121,12 @@ impl OidcUpstream {
     /// Exchanges the code (with the PKCE verifier) and validates the ID token.
     pub async fn finish(
         &self,
-        state: &AppState,
+        clock: &SharedClock,
         attempt: &LoginAttempt,
         code: &str,
     ) -> Result<UpstreamProfile, FederationError> {
         let nonce = Nonce::new(attempt.nonce.clone().ok_or_else(|| invalid("the login attempt has no nonce"))?);
-        let discovered = self.discovered(state, false).await?;
+        let discovered = self.discovered(clock, false).await?;
         let client = self.client(&discovered.metadata);
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -147,11 +147,11 @@ impl OidcUpstream {
             })?;
         let id_token = response.id_token().ok_or_else(|| invalid("the token response has no id_token"))?;
 
-        let (claims, used) = match self.verify(state, discovered.clone(), id_token, &nonce) {
+        let (claims, used) = match self.verify(clock, discovered.clone(), id_token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 // The upstream may have rotated its keys since the JWKS was cached.
-                let refreshed = self.discovered(state, true).await?;
-                self.verify(state, refreshed, id_token, &nonce)
+                let refreshed = self.discovered(clock, true).await?;
+                self.verify(clock, refreshed, id_token, &nonce)
             }
             other => other,
         }
@@ -161,7 +161,7 @@ impl OidcUpstream {
             return Err(invalid("ID token rejected: wrong issuer"));
         }
         if let Some(expected) = claims.access_token_hash() {
-            let verifier = self.verifier(state, &used);
+            let verifier = self.verifier(clock, &used);
             let (Ok(alg), Ok(key)) = (id_token.signing_alg(), id_token.signing_key(&verifier)) else {
                 return Err(invalid("ID token rejected: cannot check at_hash"));
             };
@@ -187,17 +187,17 @@ impl OidcUpstream {
     /// The verified claims, and the discovery (keys) that verified them.
     fn verify(
         &self,
-        state: &AppState,
+        clock: &SharedClock,
         discovered: Arc<Discovered>,
         id_token: &openidconnect::core::CoreIdToken,
         nonce: &Nonce,
     ) -> Result<(CoreIdTokenClaims, Arc<Discovered>), ClaimsVerificationError> {
-        let claims = id_token.claims(&self.verifier(state, &discovered), nonce)?.clone();
+        let claims = id_token.claims(&self.verifier(clock, &discovered), nonce)?.clone();
         Ok((claims, discovered))
     }
 
-    fn verifier(&self, state: &AppState, discovered: &Discovered) -> CoreIdTokenVerifier<'static> {
-        let clock: SharedClock = state.clock.clone();
+    fn verifier(&self, clock: &SharedClock, discovered: &Discovered) -> CoreIdTokenVerifier<'static> {
+        let clock: SharedClock = clock.clone();
         let keys = discovered.metadata.jwks().clone();
         let verifier = match &self.client_secret {
             Some(secret) => CoreIdTokenVerifier::new_confidential_client(
@@ -246,8 +246,8 @@ impl OidcUpstream {
     /// The cached discovery document, fetched when missing or old; with `refresh_keys`, the
     /// JWKS is fetched again unless that happened moments ago. No lock is held while fetching:
     /// a slow upstream delays only the logins that need it, each by its own time-out.
-    async fn discovered(&self, state: &AppState, refresh_keys: bool) -> Result<Arc<Discovered>, FederationError> {
-        let now = state.now();
+    async fn discovered(&self, clock: &SharedClock, refresh_keys: bool) -> Result<Arc<Discovered>, FederationError> {
+        let now = clock.now();
         if let Some(current) = self.cached() {
             let fresh = current.fetched_at + METADATA_MAX_AGE > now;
             let keys_recent = current.jwks_fetched_at + JWKS_REFRESH_INTERVAL > now;

@@ -5,15 +5,15 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::context::{BodyError, client_ip, cookie, form_params, query_params, user_agent};
-use super::error::{authorize_error, found, see_other};
-use super::middleware::request_id;
+use super::error::{LoginRefusal, authorize_error, found, login_refusal, see_other, with_retry_after};
 use super::pages::{self, ConsentPage, LoginPage};
-use super::{cookies, csrf};
-use crate::login::{self, LoginError};
+use crate::login;
 use crate::oauth::authorize::{self, AuthorizeError, Outcome, Pending};
 use crate::session::{self, ActiveSession};
 use crate::state::SharedState;
+use crate::web::request::{BodyError, client_ip, cookie, form_params, query_params, user_agent};
+use crate::web::request_id;
+use crate::web::{cookies, csrf};
 
 const LOGIN_FORM: &str = "login";
 const CONSENT_FORM: &str = "consent";
@@ -167,40 +167,17 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
         )
         .await;
     }
-    let origin = super::context::origin(state, req);
+    let origin = crate::web::origin(state, req);
     let ip = client_ip(state, req);
     let user = match login::password_login(state, email, password, &origin).await {
         Ok(user) => user,
-        Err(LoginError::InvalidCredentials) => {
-            return render_login(
-                state,
-                req,
-                pending.as_ref(),
-                retry("Incorrect email or password."),
-                StatusCode::UNAUTHORIZED,
-            )
-            .await;
-        }
-        Err(LoginError::Locked { retry_after, .. }) => {
-            let mut response = render_login(
-                state,
-                req,
-                pending.as_ref(),
-                retry("Too many failed attempts. Please wait a while and try again."),
-                StatusCode::TOO_MANY_REQUESTS,
-            )
-            .await;
-            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+        Err(error) => match login_refusal(error, "Incorrect email or password.") {
+            LoginRefusal::Form { message, status, retry_after } => {
+                let page = render_login(state, req, pending.as_ref(), retry(message), status).await;
+                return with_retry_after(page, retry_after);
             }
-            return response;
-        }
-        Err(LoginError::Unavailable) => {
-            return authorize_error(&state.config.issuer, AuthorizeError::Unavailable, request_id(req));
-        }
-        Err(LoginError::Internal(message)) => {
-            return authorize_error(&state.config.issuer, AuthorizeError::Internal(message), request_id(req));
-        }
+            LoginRefusal::Outage(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
+        },
     };
     let started =
         match session::start(state, &user, "pwd", cookie(req, cookies::SESSION).as_deref(), Some(ip), user_agent(req))
@@ -295,7 +272,7 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         target: Some(("client", &pending.request.client_id)),
         details: serde_json::json!({ "scope": pending.request.scopes.join(" ") }),
     };
-    if let Err(error) = crate::audit::record(state, &super::context::origin(state, req), event).await {
+    if let Err(error) = crate::audit::record(state, &crate::web::origin(state, req), event).await {
         return authorize_error(&state.config.issuer, error.into(), request_id(req));
     }
     let result = match decision {

@@ -132,3 +132,40 @@ pub async fn fallback(error: poem::Error) -> Response {
     });
     Response::builder().status(status).header(CONTENT_TYPE, "application/json").body(body.to_string())
 }
+
+/// A refused password sign-in as the pages show it: the form again with a message (and a
+/// wait when the account is throttled), or an error page when oxidp itself cannot answer.
+pub enum LoginRefusal {
+    /// Shown on the form with 401 (wrong credentials) or 429 and `Retry-After` (throttled).
+    Form {
+        message: &'static str,
+        status: StatusCode,
+        retry_after: Option<i64>,
+    },
+    Outage(AuthorizeError),
+}
+
+/// The one mapping of `LoginError` for pages; `wrong` is the page's wording for bad credentials.
+pub fn login_refusal(error: crate::login::LoginError, wrong: &'static str) -> LoginRefusal {
+    use crate::login::LoginError;
+    match error {
+        LoginError::InvalidCredentials => {
+            LoginRefusal::Form { message: wrong, status: StatusCode::UNAUTHORIZED, retry_after: None }
+        }
+        LoginError::Locked { retry_after, .. } => LoginRefusal::Form {
+            message: "Too many failed attempts. Please wait a while and try again.",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(retry_after),
+        },
+        LoginError::Unavailable => LoginRefusal::Outage(AuthorizeError::Unavailable),
+        LoginError::Internal(message) => LoginRefusal::Outage(AuthorizeError::Internal(message)),
+    }
+}
+
+/// Adds `Retry-After` when there is a wait.
+pub fn with_retry_after(mut response: Response, retry_after: Option<i64>) -> Response {
+    if let Some(value) = retry_after.and_then(|seconds| seconds.to_string().parse().ok()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}

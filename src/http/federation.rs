@@ -10,18 +10,18 @@ use poem::http::{HeaderValue, StatusCode};
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 
-use super::context::{cookie, form_params, origin, query_params, user_agent};
-use super::error::{authorize_error, found, see_other};
-use super::middleware::request_id;
-use super::{cookies, csrf, pages};
-use crate::audit::{self, Actor, Event};
+use super::error::{LoginRefusal, authorize_error, found, login_refusal, see_other, with_retry_after};
+use super::pages;
 use crate::federation::linking::{self, LinkOffer};
 use crate::federation::{self, FederationError, Resolution, UpstreamAnswer, UpstreamProfile};
-use crate::login::{self, LoginError};
+use crate::login;
 use crate::oauth::authorize::{self, AuthorizeError, Outcome};
-use crate::session::{self, ActiveSession};
+use crate::session::ActiveSession;
 use crate::state::SharedState;
 use crate::store::User;
+use crate::web::request::{cookie, form_params, origin, query_params};
+use crate::web::request_id;
+use crate::web::{cookies, csrf};
 
 /// Binds a login at an upstream to the browser that started it (holds a hash of the state).
 const BINDING_COOKIE: &str = "oxidp_federation";
@@ -60,7 +60,7 @@ pub async fn start(req: &Request, Path(provider): Path<String>, Data(state): Dat
     match federation::start(state, &provider, pending_id).await {
         Ok(started) => with_cookie(
             found(&started.location),
-            cookies::set(state, BINDING_COOKIE, &started.binding, Some(federation::state::ATTEMPT_TTL)),
+            cookies::set(state, BINDING_COOKIE, &started.binding, Some(federation::attempt::ATTEMPT_TTL)),
         ),
         Err(error) => failure(state, req, &provider, error, pending_id).await,
     }
@@ -72,7 +72,16 @@ pub async fn start(req: &Request, Path(provider): Path<String>, Data(state): Dat
 pub async fn callback(req: &Request, Path(provider): Path<String>, Data(state): Data<&SharedState>) -> Response {
     let params = query_params(req).unwrap_or_default();
     let binding = cookie(req, BINDING_COOKIE);
-    let attempt = match federation::state::redeem(state, &provider, params.get("state"), binding.as_deref()).await {
+    let attempt = match federation::attempt::redeem(
+        &state.kv,
+        &state.secret,
+        state.now(),
+        &provider,
+        params.get("state"),
+        binding.as_deref(),
+    )
+    .await
+    {
         Ok(attempt) => attempt,
         // The cookie stays: it may belong to another login of this browser that is still under way.
         Err(error) => return failure(state, req, &provider, error, None).await,
@@ -94,28 +103,15 @@ async fn signed_in_upstream(
     pending_id: Option<&str>,
 ) -> Response {
     let trust_email = state.federation.get(provider).is_some_and(|p| p.trust_email);
-    let resolution = match linking::resolve(state, provider, trust_email, profile).await {
+    let resolution = match linking::resolve(state, &origin(state, req), provider, trust_email, profile).await {
         Ok(resolution) => resolution,
         Err(error) => return failure(state, req, provider, error, pending_id).await,
     };
     let how = resolution.how();
-    let (user, action) = match resolution {
+    let user = match resolution {
         Resolution::SignInToLink(owner) => return offer_link(state, req, provider, profile, owner, pending_id).await,
-        Resolution::Known(user) => (user, None),
-        Resolution::Created(user) => (user, Some("user.federated_create")),
-        Resolution::Linked(user) => (user, Some("identity.link")),
+        Resolution::Known(user) | Resolution::Created(user) | Resolution::Linked(user) => user,
     };
-    if let Some(action) = action {
-        let event = Event {
-            actor: Actor::User(user.id.clone()),
-            action,
-            target: Some(("user", &user.id)),
-            details: serde_json::json!({ "provider": provider, "upstream_sub": profile.subject, "automatic": true }),
-        };
-        if let Err(error) = audit::record(state, &origin(state, req), event).await {
-            return failure(state, req, provider, error.into(), pending_id).await;
-        }
-    }
     sign_in(state, req, provider, user, "fed", how, pending_id).await
 }
 
@@ -131,15 +127,6 @@ async fn offer_link(
     pending_id: Option<&str>,
 ) -> Response {
     let label = label_of(state, provider);
-    let event = Event {
-        actor: Actor::Anonymous,
-        action: "login.federated_not_linked",
-        target: Some(("user", &owner.id)),
-        details: serde_json::json!({ "provider": provider, "upstream_sub": profile.subject }),
-    };
-    if let Err(error) = audit::record(state, &origin(state, req), event).await {
-        return failure(state, req, provider, error.into(), pending_id).await;
-    }
     if owner.is_admin() || owner.password_hash.is_none() {
         let message = if owner.is_admin() {
             format!(
@@ -223,34 +210,16 @@ pub async fn link_submit(
     }
     let user = match login::password_login(state, &offer.email, password, &origin(state, req)).await {
         Ok(user) => user,
-        Err(LoginError::InvalidCredentials) => return retry("Incorrect password.", StatusCode::UNAUTHORIZED),
-        Err(LoginError::Locked { retry_after, .. }) => {
-            let mut response =
-                retry("Too many failed attempts. Please wait a while and try again.", StatusCode::TOO_MANY_REQUESTS);
-            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(poem::http::header::RETRY_AFTER, value);
+        Err(error) => match login_refusal(error, "Incorrect password.") {
+            LoginRefusal::Form { message, status, retry_after } => {
+                return with_retry_after(retry(message, status), retry_after);
             }
-            return response;
-        }
-        Err(LoginError::Unavailable) => {
-            return failure(state, req, &provider, FederationError::Unavailable, None).await;
-        }
-        Err(LoginError::Internal(message)) => {
-            return failure(state, req, &provider, FederationError::Internal(message), None).await;
-        }
+            LoginRefusal::Outage(error) => return failure(state, req, &provider, error.into(), None).await,
+        },
     };
     let pending_id = offer.request_id.as_deref();
-    if let Err(error) = linking::accept_offer(state, link_id, &offer, &user).await {
+    if let Err(error) = linking::accept_offer(state, &origin(state, req), link_id, &offer, &user).await {
         return failure(state, req, &provider, error, pending_id).await;
-    }
-    let event = Event {
-        actor: Actor::User(user.id.clone()),
-        action: "identity.link",
-        target: Some(("user", &user.id)),
-        details: serde_json::json!({ "provider": provider, "upstream_sub": offer.subject, "automatic": false }),
-    };
-    if let Err(error) = audit::record(state, &origin(state, req), event).await {
-        return failure(state, req, &provider, error.into(), pending_id).await;
     }
     let response = sign_in(state, req, &provider, user, "pwd fed", "linked_after_sign_in", pending_id).await;
     with_cookie(response, cookies::clear(state, LINK_COOKIE))
@@ -266,25 +235,12 @@ async fn sign_in(
     how: &str,
     pending_id: Option<&str>,
 ) -> Response {
-    if !user.is_active() {
-        return failure(state, req, provider, FederationError::AccountDisabled, pending_id).await;
-    }
-    let origin = origin(state, req);
     let previous = cookie(req, cookies::SESSION);
-    let started = match session::start(state, &user, amr, previous.as_deref(), origin.ip.clone(), user_agent(req)).await
-    {
-        Ok(started) => started,
-        Err(error) => return failure(state, req, provider, error.into(), pending_id).await,
-    };
-    let event = Event {
-        actor: Actor::User(user.id.clone()),
-        action: "login.federated",
-        target: Some(("user", &user.id)),
-        details: serde_json::json!({ "provider": provider, "how": how }),
-    };
-    if let Err(error) = audit::record(state, &origin, event).await {
-        tracing::error!(%error, "could not audit a federated login");
-    }
+    let started =
+        match federation::sign_in(state, &origin(state, req), &user, provider, amr, how, previous.as_deref()).await {
+            Ok(started) => started,
+            Err(error) => return failure(state, req, provider, error, pending_id).await,
+        };
     let session_cookie = cookies::set(state, cookies::SESSION, &started.token, Some(state.config.session_ttl));
     let active = ActiveSession { session: started.session, user };
     let response = match pending_id {
@@ -330,17 +286,7 @@ async fn failure(
         FederationError::Internal(_) => tracing::error!(provider, %error, "upstream login failed"),
         _ => tracing::warn!(provider, reason = error.reason(), %error, "upstream login failed"),
     }
-    if !matches!(error, FederationError::UnknownProvider | FederationError::Unavailable) {
-        let event = Event {
-            actor: Actor::Anonymous,
-            action: "login.federated_failed",
-            target: None,
-            details: serde_json::json!({ "provider": provider, "reason": error.reason() }),
-        };
-        if let Err(audit_error) = audit::record(state, &origin(state, req), event).await {
-            tracing::error!(error = %audit_error, "could not audit a failed federated login");
-        }
-    }
+    federation::record_failure(state, &origin(state, req), provider, &error).await;
     if let (Some((code, description)), Some(id)) = (error.client_error(), pending_id)
         && let Ok(Some(pending)) = authorize::load_pending(state, id).await
     {

@@ -6,14 +6,14 @@ use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::context::{cookie, form_params, query_params};
 use super::error::see_other;
-use super::middleware::request_id;
 use super::pages::{self, LogoutPage};
-use super::{cookies, csrf};
 use crate::oidc::logout::{LogoutError, LogoutRequest, validate};
 use crate::session;
 use crate::state::SharedState;
+use crate::web::request::{cookie, form_params, query_params};
+use crate::web::request_id;
+use crate::web::{cookies, csrf};
 
 const LOGOUT_FORM: &str = "logout";
 const FORWARDED: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];

@@ -6,12 +6,12 @@ use poem::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::context::{BodyError, form_params};
 use super::error::{no_store, oauth_json};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::params::Params;
 use crate::oauth::{OAuthError, introspection, revocation, token as token_endpoint};
 use crate::state::{AppState, SharedState};
+use crate::web::request::{BodyError, form_params};
 
 async fn read_request(state: &AppState, req: &Request, body: Body) -> Result<(Params, ClientCredentials), OAuthError> {
     let params = form_params(state, req, body).await.map_err(|error| {

@@ -6,11 +6,11 @@ use poem::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::context::{form_params, is_form};
 use super::error::{no_store, oauth_json};
 use crate::oauth::OAuthError;
 use crate::oidc;
 use crate::state::SharedState;
+use crate::web::request::{form_params, is_form};
 
 pub fn bearer_token(req: &Request) -> Option<&str> {
     let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;

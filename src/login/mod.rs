@@ -15,7 +15,7 @@ use crate::crypto::{b64url, sha256};
 use crate::kv::{Admission, Throttle};
 use crate::passwords;
 use crate::state::AppState;
-use crate::store::{StoreError, User, UserStore, users::normalize_email};
+use crate::store::{User, UserStore, users::normalize_email};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -51,14 +51,7 @@ impl LockReason {
     }
 }
 
-impl From<StoreError> for LoginError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => LoginError::Unavailable,
-            other => LoginError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(LoginError);
 
 impl From<crate::kv::KvError> for LoginError {
     fn from(_: crate::kv::KvError) -> Self {

@@ -2,6 +2,7 @@
 //! revoking what is not, changes nothing and answers `changed: false` with the version unmoved.
 
 use super::{PermissionError, check_token, invalid};
+use crate::audit::Initiator;
 use crate::state::AppState;
 use crate::store::{ORGANIZATION_SCOPE, PermissionKey, PermissionStore, PermissionWrite, User, UserStore};
 
@@ -25,6 +26,21 @@ pub struct PermissionChange {
     pub changed: bool,
     /// The user's permissions version after the call.
     pub version: i64,
+}
+
+impl PermissionChange {
+    /// The audit entry's details.
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "sub": self.user.sub,
+            "scope_type": self.key.scope_type,
+            "scope_id": self.key.scope_id,
+            "module": self.key.module,
+            "action": self.key.action,
+            "changed": self.changed,
+            "version": self.version,
+        })
+    }
 }
 
 impl PermissionRequest {
@@ -57,20 +73,33 @@ fn outcome(user: User, key: PermissionKey, write: PermissionWrite) -> Result<Per
     }
 }
 
-pub async fn grant(state: &AppState, request: &PermissionRequest) -> Result<PermissionChange, PermissionError> {
+/// Grants a permission; audited as `permission.grant`.
+pub async fn grant(
+    state: &AppState,
+    by: &Initiator,
+    request: &PermissionRequest,
+) -> Result<PermissionChange, PermissionError> {
     let key = request.key()?;
     let user = holder(state, &request.sub).await?;
     let write = state.db.grant_permission(&user.id, &key, state.now()).await?;
-    outcome(user, key, write)
+    let change = outcome(user, key, write)?;
+    by.record(state, "permission.grant", ("user", &change.user.id), change.details()).await?;
+    Ok(change)
 }
 
 /// Revoking needs no existing organization: a permission on a deleted organization is gone
 /// already, and revoking it again is the usual idempotent no-op.
-pub async fn revoke(state: &AppState, request: &PermissionRequest) -> Result<PermissionChange, PermissionError> {
+pub async fn revoke(
+    state: &AppState,
+    by: &Initiator,
+    request: &PermissionRequest,
+) -> Result<PermissionChange, PermissionError> {
     let key = request.key()?;
     let user = holder(state, &request.sub).await?;
     let write = state.db.revoke_permission(&user.id, &key).await?;
-    outcome(user, key, write)
+    let change = outcome(user, key, write)?;
+    by.record(state, "permission.revoke", ("user", &change.user.id), change.details()).await?;
+    Ok(change)
 }
 
 /// Whether a key is scoped to an organization (its `scope_id` is then an organization id).

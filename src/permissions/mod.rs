@@ -15,8 +15,6 @@ pub mod organizations;
 pub mod snapshot;
 pub mod upstream;
 
-use crate::store::StoreError;
-
 pub use grants::{PermissionChange, PermissionRequest};
 pub use snapshot::Snapshot;
 
@@ -40,14 +38,7 @@ pub enum PermissionError {
     Internal(String),
 }
 
-impl From<StoreError> for PermissionError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => PermissionError::Unavailable,
-            other => PermissionError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(PermissionError);
 
 pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> PermissionError {
     PermissionError::Invalid { field, message: message.into() }

@@ -3,6 +3,9 @@
 //! permissions versions (in the store, in the same transaction).
 
 use super::{PermissionError, check_token, invalid};
+use serde_json::json;
+
+use crate::audit::Initiator;
 use crate::state::AppState;
 use crate::store::{MembershipWrite, Organization, OrganizationStore, StoreError};
 
@@ -46,14 +49,18 @@ fn slug_taken(error: StoreError) -> PermissionError {
 
 const NO_ORGANIZATION: PermissionError = PermissionError::NotFound("no such organization");
 
-pub async fn create(state: &AppState, name: &str, slug: &str) -> Result<Organization, PermissionError> {
+pub async fn create(state: &AppState, by: &Initiator, name: &str, slug: &str) -> Result<Organization, PermissionError> {
     let name = check_name(name)?;
     check_slug(slug)?;
-    state.db.create_organization(&name, slug, state.now()).await.map_err(slug_taken)
+    let organization = state.db.create_organization(&name, slug, state.now()).await.map_err(slug_taken)?;
+    let details = json!({ "name": organization.name, "slug": organization.slug });
+    by.record(state, "organization.create", ("organization", &organization.id), details).await?;
+    Ok(organization)
 }
 
 pub async fn update(
     state: &AppState,
+    by: &Initiator,
     id: &str,
     name: Option<&str>,
     slug: Option<&str>,
@@ -62,28 +69,47 @@ pub async fn update(
     if let Some(slug) = slug {
         check_slug(slug)?;
     }
-    state
+    let organization = state
         .db
         .update_organization(id, name.as_deref(), slug, state.now())
         .await
         .map_err(slug_taken)?
-        .ok_or(NO_ORGANIZATION)
+        .ok_or(NO_ORGANIZATION)?;
+    let details = json!({ "name": name, "slug": slug });
+    by.record(state, "organization.update", ("organization", &organization.id), details).await?;
+    Ok(organization)
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<(), PermissionError> {
-    if state.db.delete_organization(id).await? { Ok(()) } else { Err(NO_ORGANIZATION) }
+pub async fn delete(state: &AppState, by: &Initiator, id: &str) -> Result<(), PermissionError> {
+    if !state.db.delete_organization(id).await? {
+        return Err(NO_ORGANIZATION);
+    }
+    by.record(state, "organization.delete", ("organization", id), json!({})).await?;
+    Ok(())
 }
 
 /// Adds the user to the organization with `role`, or changes their role; false when the user
 /// already was a member with that role.
-pub async fn set_member(state: &AppState, id: &str, user_id: &str, role: &str) -> Result<bool, PermissionError> {
+pub async fn set_member(
+    state: &AppState,
+    by: &Initiator,
+    id: &str,
+    user_id: &str,
+    role: &str,
+) -> Result<bool, PermissionError> {
     check_token("role", role)?;
-    membership_outcome(state.db.set_membership(id, user_id, role, state.now()).await?)
+    let changed = membership_outcome(state.db.set_membership(id, user_id, role, state.now()).await?)?;
+    let details = json!({ "organization_id": id, "role": role, "changed": changed });
+    by.record(state, "organization.member.set", ("user", user_id), details).await?;
+    Ok(changed)
 }
 
 /// False when the user was not a member.
-pub async fn remove_member(state: &AppState, id: &str, user_id: &str) -> Result<bool, PermissionError> {
-    membership_outcome(state.db.remove_membership(id, user_id).await?)
+pub async fn remove_member(state: &AppState, by: &Initiator, id: &str, user_id: &str) -> Result<bool, PermissionError> {
+    let changed = membership_outcome(state.db.remove_membership(id, user_id).await?)?;
+    let details = json!({ "organization_id": id, "changed": changed });
+    by.record(state, "organization.member.remove", ("user", user_id), details).await?;
+    Ok(changed)
 }
 
 fn membership_outcome(write: MembershipWrite) -> Result<bool, PermissionError> {

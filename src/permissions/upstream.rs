@@ -7,6 +7,7 @@
 //! race, and the loser re-reads the winner.
 
 use super::{PermissionError, check_subject, check_token, invalid};
+use crate::audit::Initiator;
 use crate::state::AppState;
 use crate::store::{IdentityStore, LinkOutcome, NewUser, StoreError, User, UserStore};
 
@@ -36,14 +37,24 @@ pub struct Upserted {
 const ATTEMPTS: usize = 5;
 
 fn check_email(email: &str) -> Result<(), PermissionError> {
-    crate::admin::users::check_email(email).map_err(|_| invalid("email", "not a valid email address"))
+    crate::account::policy::check_email(email).map(|_| ()).map_err(|message| invalid("email", message))
 }
 
 /// Finds the user of (provider, sub), or makes one: a new user (email unverified, no
 /// password) with the identity, or, when the email already belongs to a user, the identity
 /// linked to that user — never to an administrator, never to an account whose email is not
 /// verified, and never when that user already has another identity at the provider (all 409).
-pub async fn upsert(state: &AppState, request: &UpstreamUser) -> Result<Upserted, PermissionError> {
+pub async fn upsert(state: &AppState, by: &Initiator, request: &UpstreamUser) -> Result<Upserted, PermissionError> {
+    let upserted = find_or_make(state, request).await?;
+    if upserted.created || upserted.linked {
+        let action = if upserted.created { "user.upsert_by_sub.create" } else { "user.upsert_by_sub.link" };
+        let details = serde_json::json!({ "provider": upserted.provider, "upstream_sub": request.sub });
+        by.record(state, action, ("user", &upserted.user.id), details).await?;
+    }
+    Ok(upserted)
+}
+
+async fn find_or_make(state: &AppState, request: &UpstreamUser) -> Result<Upserted, PermissionError> {
     let provider = request.provider.clone().unwrap_or_else(|| DEFAULT_PROVIDER.to_string());
     check_token("provider", &provider)?;
     check_subject("sub", &request.sub)?;

@@ -96,6 +96,23 @@ impl From<crate::kv::KvError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The one mapping of storage failures into a core error: an unreachable store becomes
+/// `Unavailable` (callers answer 503 and retry later), anything else `Internal`. The error
+/// type needs both variants.
+macro_rules! from_store_error {
+    ($error:ty) => {
+        impl From<$crate::store::StoreError> for $error {
+            fn from(error: $crate::store::StoreError) -> Self {
+                match error {
+                    $crate::store::StoreError::Unavailable(_) => <$error>::Unavailable,
+                    other => <$error>::Internal(other.to_string()),
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_store_error;
+
 /// Runs the same expression on whichever pool `db` holds.
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {

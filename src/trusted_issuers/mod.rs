@@ -8,18 +8,22 @@
 //! The JWKS is cached per issuer and fetched again on an unknown `kid` (at most every 30 s,
 //! whatever the outcome, since anyone can present a token).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
 
-use crate::audit::{self, Actor, Event, Origin};
-use crate::config::{Config, DEFAULT_UPSTREAM_TIMEOUT, TrustedIssuerConfig};
+pub mod registry;
+
+use crate::audit::Origin;
 use crate::crypto::b64url_decode;
 use crate::federation::{FederationError, Resolution, UpstreamProfile, linking, outbound};
 use crate::state::AppState;
 use crate::store::{IdentityStore, User, UserStore};
+
+pub use registry::TrustedIssuers;
+use registry::{KeySet, TrustedIssuer};
 
 const KEYS_MAX_AGE: i64 = 3600;
 const KEYS_REFRESH_INTERVAL: i64 = 30;
@@ -52,14 +56,7 @@ pub enum TrustedTokenError {
     Internal(String),
 }
 
-impl From<crate::store::StoreError> for TrustedTokenError {
-    fn from(error: crate::store::StoreError) -> Self {
-        match error {
-            crate::store::StoreError::Unavailable(_) => TrustedTokenError::Unavailable,
-            other => TrustedTokenError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(TrustedTokenError);
 
 impl From<FederationError> for TrustedTokenError {
     fn from(error: FederationError) -> Self {
@@ -71,48 +68,6 @@ impl From<FederationError> for TrustedTokenError {
             FederationError::Unavailable => TrustedTokenError::Unavailable,
             other => TrustedTokenError::Internal(other.to_string()),
         }
-    }
-}
-
-struct KeySet {
-    keys: Vec<Jwk>,
-    userinfo_endpoint: Option<String>,
-    fetched_at: i64,
-}
-
-#[derive(Default)]
-struct KeyCache {
-    keys: Option<Arc<KeySet>>,
-    /// When a fetch last started, successful or not.
-    last_attempt: Option<i64>,
-}
-
-struct TrustedIssuer {
-    name: String,
-    config: TrustedIssuerConfig,
-    http: reqwest::Client,
-    cache: Mutex<KeyCache>,
-}
-
-/// The configured issuers, built once at start.
-#[derive(Default)]
-pub struct TrustedIssuers {
-    issuers: Vec<TrustedIssuer>,
-}
-
-impl TrustedIssuers {
-    pub fn build(config: &Config) -> Result<TrustedIssuers, String> {
-        let mut issuers = Vec::new();
-        for (name, trusted) in &config.trusted_issuer {
-            let http = outbound::client(trusted.timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT))
-                .map_err(|e| format!("OXIDP_TRUSTED_ISSUER__{}: {e}", name.to_ascii_uppercase()))?;
-            issuers.push(TrustedIssuer { name: name.clone(), config: trusted.clone(), http, cache: Mutex::default() });
-        }
-        Ok(TrustedIssuers { issuers })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.issuers.is_empty()
     }
 }
 
@@ -194,21 +149,12 @@ impl TrustedIssuer {
             self.fill_from_userinfo(state, token, &mut profile).await;
         }
         let trust_email = self.config.trust_email.unwrap_or(false);
-        let resolution = linking::resolve(state, &self.name, trust_email, &profile).await?;
-        let (user, action) = match resolution {
-            Resolution::Known(user) => return Ok(user),
-            Resolution::Created(user) => (user, "user.federated_create"),
-            Resolution::Linked(user) => (user, "identity.link"),
-            Resolution::SignInToLink(_) => return Err(TrustedTokenError::IdentityConflict),
-        };
-        let event = Event {
-            actor: Actor::System,
-            action,
-            target: Some(("user", &user.id)),
-            details: serde_json::json!({ "provider": self.name, "upstream_sub": profile.subject, "via": "bearer_token" }),
-        };
-        audit::record(state, &Origin::default(), event).await?;
-        Ok(user)
+        // First use of an external token: audited as arriving with a bearer token.
+        let origin = Origin { via: Some("bearer_token"), ..Origin::default() };
+        match linking::resolve(state, &origin, &self.name, trust_email, &profile).await? {
+            Resolution::Known(user) | Resolution::Created(user) | Resolution::Linked(user) => Ok(user),
+            Resolution::SignInToLink(_) => Err(TrustedTokenError::IdentityConflict),
+        }
     }
 
     /// Without an email claim, the issuer's userinfo endpoint (from discovery) may know it; the

@@ -539,9 +539,10 @@ async fn concurrent_removals_leave_one_administrator(backend: Backend) {
     let b = server.user_with_role("b@example.com", PASSWORD, true).await;
     for round in 0..8 {
         let (first, second) = if round % 2 == 0 { (&a.id, &b.id) } else { (&b.id, &a.id) };
+        let by = oxidp::audit::Initiator::system();
         let (one, other) = tokio::join!(
-            admin_users::ban(&server.state, None, first),
-            admin_users::soft_delete(&server.state, None, second)
+            admin_users::ban(&server.state, &by, first),
+            admin_users::soft_delete(&server.state, &by, second)
         );
         let refused = [one.as_ref().err(), other.as_ref().err()]
             .into_iter()

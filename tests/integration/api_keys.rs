@@ -433,7 +433,7 @@ async fn owner_ban_and_demotion_take_effect_at_once(backend: Backend) {
     let root = server.user_with_role("root@example.com", PASSWORD, true).await;
     let admin_token = api_token(&server, "root@example.com").await;
     let admin_key = key_of(&new_key(&server, &admin_token, "ops", &["admin", "read:users"]).await);
-    let caller = oxidp::api::auth::caller_from_api_key(&server.state, &admin_key).await.expect("admin key");
+    let caller = oxidp::api::caller::caller_from_api_key(&server.state, &admin_key).await.expect("admin key");
     assert!(scopes_of(&caller).contains(&"admin".to_string()), "{caller:?}");
     assert_eq!(get_with_key(&server, ME, &admin_key).await.status(), 200);
 
@@ -442,7 +442,7 @@ async fn owner_ban_and_demotion_take_effect_at_once(backend: Backend) {
     assert_eq!(response.status(), 200, "read:users survives the demotion");
     assert_eq!(json(response).await["email"], "root@example.com");
     // No HTTP route shows a key's rights yet: ask the same function the routes use.
-    let caller = oxidp::api::auth::caller_from_api_key(&server.state, &admin_key).await.expect("demoted key");
+    let caller = oxidp::api::caller::caller_from_api_key(&server.state, &admin_key).await.expect("demoted key");
     assert_eq!(scopes_of(&caller), vec!["read:users".to_string()], "admin dropped at once");
     // The demoted owner can no longer create admin keys, even with the token from before.
     let problem = assert_problem(
@@ -454,9 +454,9 @@ async fn owner_ban_and_demotion_take_effect_at_once(backend: Backend) {
     assert_eq!(problem["field"], "scopes");
 }
 
-fn scopes_of(caller: &oxidp::api::auth::Caller) -> Vec<String> {
+fn scopes_of(caller: &oxidp::api::caller::Caller) -> Vec<String> {
     match &caller.credential {
-        oxidp::api::auth::Credential::ApiKey { scopes, .. } => scopes.clone(),
+        oxidp::api::caller::Credential::ApiKey { scopes, .. } => scopes.clone(),
         other => panic!("not an API key: {other:?}"),
     }
 }

@@ -385,12 +385,12 @@ async fn can_register(server: &TestServer, flags: &[&str]) -> bool {
     #[derive(clap::Parser)]
     struct Wrapper {
         #[command(flatten)]
-        args: oxidp::admin::clients::CreateClientArgs,
+        args: oxidp::cli::CreateClientArgs,
     }
     let mut argv = vec!["client"];
     argv.extend_from_slice(flags);
     let args = Wrapper::try_parse_from(argv).expect("client flags").args;
-    oxidp::admin::clients::create(&server.state, args).await.is_ok()
+    oxidp::cli::create_client(&server.state, args).await.is_ok()
 }
 
 async fn pkce_s256_is_required(backend: Backend) {

@@ -17,6 +17,7 @@ on_both_backends!(
     client_create_prints_the_client_and_refuses_bad_flags,
     user_create_applies_the_password_policy_and_unique_emails,
     keys_list_rotate_and_import,
+    changes_made_at_the_command_line_are_audited,
     bad_configuration_and_migrate,
     serve_accepts_clients_created_while_it_runs,
 );
@@ -228,6 +229,14 @@ async fn user_create_applies_the_password_policy_and_unique_emails(backend: Back
     cli.invalid(&["user", "create", "--email", "bob@example.com", "--password", "short"], &["--password"]);
     cli.invalid(&["user", "create", "--email", "bob@example.com", "--password", "123456789"], &["--password"]);
     cli.invalid(&["user", "create", "--email", "bob@example.com", "--password", &"x".repeat(257)], &["--password"]);
+    // The same policy as the API and the sign-up page: common passwords and the email's local
+    // part are refused here too.
+    for common in ["Password123", "qwertyuiop", "1234567890"] {
+        let message =
+            cli.invalid(&["user", "create", "--email", "bob@example.com", "--password", common], &["--password"]);
+        assert!(message.contains("common"), "{common}: {message}");
+    }
+    cli.invalid(&["user", "create", "--email", "bobby@example.com", "--password", "bobby-rocks-2026"], &["--password"]);
     cli.invalid(&["user", "create", "--email", "not-an-email", "--password", PASSWORD], &["--email"]);
     // The same email in another case is a duplicate.
     for email in ["alice@example.com", "ALICE@EXAMPLE.COM", " alice@example.com "] {
@@ -235,8 +244,44 @@ async fn user_create_applies_the_password_policy_and_unique_emails(backend: Back
     }
     cli.invalid(&["user", "create", "--email", "bob@example.com"], &["--password"]);
     // Exactly 10 characters is long enough.
-    let bob = cli.json(&["user", "create", "--email", "bob@example.com", "--password", "0123456789"]);
+    let bob = cli.json(&["user", "create", "--email", "bob@example.com", "--password", "q7v-Lm2x9T"]);
     assert_eq!(bob["email"], "bob@example.com");
+}
+
+/// `oxidp client create`, `user create`, `api-client create` and `keys rotate` leave the same
+/// audit entries as the admin API, marked as coming from the command line.
+async fn changes_made_at_the_command_line_are_audited(backend: Backend) {
+    use oxidp::store::{AuditFilter, AuditStore, Db};
+    let cli = Cli::new(backend).await;
+    let user = cli.json(&["user", "create", "--email", "audited@example.com", "--password", PASSWORD, "--admin"]);
+    let client = cli.json(&["client", "create", "--name", "Audited", "--redirect-uri", "https://rp.example.com/cb"]);
+    let api_client = cli.json(&["api-client", "create", "--name", "Audited service"]);
+    let key = cli.json(&["keys", "rotate"]);
+    let refused =
+        cli.invalid(&["user", "create", "--email", "x@example.com", "--password", "Password123"], &["--password"]);
+    assert!(!refused.is_empty());
+
+    let db = Db::connect(&cli.database_url).await.expect("database");
+    let filter = AuditFilter { limit: 100, ..AuditFilter::default() };
+    let entries = db.query_audit(&filter).await.expect("audit log");
+    let find = |action: &str, target: &Value| {
+        entries
+            .iter()
+            .find(|entry| entry.action == action && Some(target.as_str().expect("id")) == entry.target_id.as_deref())
+            .unwrap_or_else(|| panic!("no {action} entry for {target}: {entries:?}"))
+    };
+    for (action, target) in [
+        ("user.create", &user["id"]),
+        ("client.create", &client["client_id"]),
+        ("api_client.create", &api_client["client_key"]),
+        ("key.rotate", &key["kid"]),
+    ] {
+        let entry = find(action, target);
+        assert_eq!(entry.actor_type, "system", "{entry:?}");
+        let details: Value = serde_json::from_str(&entry.details).expect("details");
+        assert_eq!(details["via"], "cli", "{entry:?}");
+    }
+    assert_eq!(entries.len(), 4, "a refused command writes nothing: {entries:?}");
 }
 
 /// RFC 7638 thumbprint of an RSA public JWK, computed here independently of the server.

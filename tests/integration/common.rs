@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use oxidp::clock::ManualClock;
 use oxidp::config::Config;
-use oxidp::state::{AppState, SharedState};
+use oxidp::state::SharedState;
 use serde_json::Value;
 
 #[derive(Clone, Copy, Debug)]
@@ -103,7 +103,7 @@ impl TestServer {
         clock: ManualClock,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let bound = oxidp::http::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let bound = oxidp::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let base = format!("http://{}", bound.local_addr);
         let mut config = Config {
             issuer: base.clone(),
@@ -114,10 +114,10 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let state = AppState::build(config, Arc::new(clock.clone())).await.expect("server state");
+        let state = oxidp::startup::start(config, Arc::new(clock.clone())).await.expect("server state");
         let serving = state.clone();
         tokio::spawn(async move {
-            let _ = oxidp::http::serve(serving, bound, std::future::pending()).await;
+            let _ = oxidp::server::serve(serving, bound, std::future::pending()).await;
         });
         TestServer { base, state, clock, database_url, _dir: dir }
     }
@@ -136,9 +136,16 @@ impl TestServer {
     }
 
     pub async fn user_with_role(&self, email: &str, password: &str, admin: bool) -> oxidp::store::User {
-        oxidp::admin::users::create(&self.state, email, password, Some("Test User".into()), admin)
-            .await
-            .unwrap_or_else(|_| panic!("create user {email}"))
+        oxidp::admin::users::create(
+            &self.state,
+            &oxidp::audit::Initiator::cli(),
+            email,
+            password,
+            Some("Test User".into()),
+            admin,
+        )
+        .await
+        .unwrap_or_else(|_| panic!("create user {email}"))
     }
 
     /// Registers a client the way `oxidp client create` does; `flags` are its CLI flags.
@@ -147,12 +154,12 @@ impl TestServer {
         #[derive(clap::Parser)]
         struct Wrapper {
             #[command(flatten)]
-            args: oxidp::admin::clients::CreateClientArgs,
+            args: oxidp::cli::CreateClientArgs,
         }
         let mut argv = vec!["client"];
         argv.extend_from_slice(flags);
         let args = Wrapper::try_parse_from(argv).expect("client flags").args;
-        let output = match oxidp::admin::clients::create(&self.state, args).await {
+        let output = match oxidp::cli::create_client(&self.state, args).await {
             Ok(output) => output,
             Err(_) => panic!("client create {flags:?} failed"),
         };

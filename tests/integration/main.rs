@@ -1,5 +1,8 @@
 //! Integration tests: each runs a real server over HTTP on SQLite and on PostgreSQL.
 
+// A failing test or a broken benchmark set-up should stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 mod account_api;

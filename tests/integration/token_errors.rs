@@ -477,7 +477,7 @@ async fn client_credentials_refusals(backend: Backend) {
     #[derive(clap::Parser)]
     struct Wrapper {
         #[command(flatten)]
-        args: oxidp::admin::clients::CreateClientArgs,
+        args: oxidp::cli::CreateClientArgs,
     }
     let argv = [
         "client",
@@ -490,7 +490,7 @@ async fn client_credentials_refusals(backend: Backend) {
         "authorization_code,client_credentials",
     ];
     let args = Wrapper::try_parse_from(argv).expect("flags parse").args;
-    match oxidp::admin::clients::create(&server.state, args).await {
+    match oxidp::cli::create_client(&server.state, args).await {
         Ok(output) => panic!("a public client with client_credentials was registered: {output}"),
         Err(oxidp::cli::CliError::Invalid(message)) => assert!(message.contains("client_credentials"), "{message}"),
         Err(oxidp::cli::CliError::Failed(message)) => {

@@ -33,7 +33,13 @@ pub fn origin(state: &AppState, req: &Request) -> crate::audit::Origin {
         ip: Some(client_ip(state, req)),
         user_agent: user_agent(req),
         request_id: super::middleware::request_id(req),
+        via: None,
     }
+}
+
+/// `actor`, acting through this request.
+pub fn initiator(state: &AppState, req: &Request, actor: crate::audit::Actor) -> crate::audit::Initiator {
+    crate::audit::Initiator::new(actor, origin(state, req))
 }
 
 pub fn cookie(req: &Request, name: &str) -> Option<String> {

@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::FederationError;
-use crate::crypto::constant_time_eq;
-use crate::state::AppState;
+use super::error::FederationError;
+use crate::crypto::{ServerSecret, constant_time_eq};
+use crate::kv::Kv;
 
 /// How long a user may take at the upstream (SPEC §2).
 pub const ATTEMPT_TTL: i64 = 10 * 60;
@@ -26,19 +26,24 @@ pub struct LoginAttempt {
     pub created_at: i64,
 }
 
-fn key(state: &AppState, raw_state: &str) -> String {
-    format!("federation:{}", state.secret.keyed_hash(KEY_PURPOSE, raw_state))
+fn key(secret: &ServerSecret, raw_state: &str) -> String {
+    format!("federation:{}", secret.keyed_hash(KEY_PURPOSE, raw_state))
 }
 
 /// The binding cookie's value for a state: a keyed hash, so the cookie reveals nothing and
 /// cannot be made from a state seen elsewhere (in a referrer or the upstream's logs).
-pub fn binding(state: &AppState, raw_state: &str) -> String {
-    state.secret.keyed_hash(BINDING_PURPOSE, raw_state)
+pub fn binding(secret: &ServerSecret, raw_state: &str) -> String {
+    secret.keyed_hash(BINDING_PURPOSE, raw_state)
 }
 
-pub async fn save(state: &AppState, raw_state: &str, attempt: &LoginAttempt) -> Result<(), FederationError> {
+pub async fn save(
+    kv: &Kv,
+    secret: &ServerSecret,
+    raw_state: &str,
+    attempt: &LoginAttempt,
+) -> Result<(), FederationError> {
     let bytes = serde_json::to_vec(attempt).map_err(|e| FederationError::Internal(e.to_string()))?;
-    state.kv.put(&key(state, raw_state), bytes, ATTEMPT_TTL).await?;
+    kv.put(&key(secret, raw_state), bytes, ATTEMPT_TTL).await?;
     Ok(())
 }
 
@@ -47,22 +52,24 @@ pub async fn save(state: &AppState, raw_state: &str, attempt: &LoginAttempt) -> 
 /// The binding is checked first: a callback arriving in another browser must not use up the
 /// attempt of the browser that started it.
 pub async fn redeem(
-    state: &AppState,
+    kv: &Kv,
+    secret: &ServerSecret,
+    now: i64,
     provider: &str,
     raw_state: Option<&str>,
     binding_cookie: Option<&str>,
 ) -> Result<LoginAttempt, FederationError> {
     let raw_state = raw_state.filter(|s| !s.is_empty() && s.len() <= 256).ok_or(FederationError::StateMissing)?;
     let Some(cookie) = binding_cookie else { return Err(FederationError::NotBound) };
-    if !constant_time_eq(cookie.as_bytes(), binding(state, raw_state).as_bytes()) {
+    if !constant_time_eq(cookie.as_bytes(), binding(secret, raw_state).as_bytes()) {
         return Err(FederationError::StateMismatch);
     }
-    let Some(bytes) = state.kv.take(&key(state, raw_state)).await? else {
+    let Some(bytes) = kv.take(&key(secret, raw_state)).await? else {
         return Err(FederationError::StateUnknown);
     };
     let attempt: LoginAttempt = serde_json::from_slice(&bytes).map_err(|e| FederationError::Internal(e.to_string()))?;
     // The store expires the attempt too; this keeps the rule where it can be read.
-    if attempt.created_at + ATTEMPT_TTL <= state.now() {
+    if attempt.created_at + ATTEMPT_TTL <= now {
         return Err(FederationError::StateUnknown);
     }
     if attempt.provider != provider {

@@ -6,8 +6,8 @@ use poem::Response;
 use poem::http::HeaderValue;
 use poem::http::header::SET_COOKIE;
 
-use super::context::cookie;
 use super::cookies;
+use super::request::cookie;
 use crate::crypto::random_token;
 use crate::state::AppState;
 

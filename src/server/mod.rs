@@ -1,4 +1,11 @@
 //! `oxidp serve`: bind, print where things are, reload keys in the background, stop on signal.
+//! The outermost layer: it assembles `http/` and `api/` into one application.
+
+mod listener;
+mod routes;
+
+pub use listener::{Bound, bind, serve};
+pub use routes::app;
 
 use std::time::Duration;
 
@@ -6,7 +13,7 @@ use crate::state::SharedState;
 use crate::store::{ClientStore, UserStore};
 
 pub async fn run(state: SharedState) -> Result<(), String> {
-    let bound = crate::http::bind(state.config.bind).map_err(|e| format!("OXIDP_BIND {}: {e}", state.config.bind))?;
+    let bound = bind(state.config.bind).map_err(|e| format!("OXIDP_BIND {}: {e}", state.config.bind))?;
     let issuer = &state.config.issuer;
     println!("oxidp listening on http://{}", bound.local_addr);
     println!("issuer:    {issuer}");
@@ -25,7 +32,7 @@ pub async fn run(state: SharedState) -> Result<(), String> {
     spawn_key_reload(state.clone());
     crate::observability::spawn_upkeep(Duration::from_secs(5));
     crate::housekeeping::spawn(state.clone(), Duration::from_secs(300));
-    crate::http::serve(state.clone(), bound, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    serve(state.clone(), bound, shutdown_signal()).await.map_err(|e| e.to_string())?;
     // Requests are done (or cut off after the grace period); a background task may still hold a
     // connection for a moment, which close() waits for, briefly.
     let _ = tokio::time::timeout(Duration::from_secs(5), state.db.close()).await;

@@ -1,6 +1,8 @@
 //! RFC 9457 problem details: the one error type of the JSON API, and the middleware that turns
 //! every other error (parse errors, unknown routes, oversized bodies) into one, with the request ID.
 
+mod from_core;
+
 use std::sync::Arc;
 
 use poem::http::header::CONTENT_TYPE;
@@ -129,67 +131,12 @@ impl ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(error: crate::store::StoreError) -> Self {
-        match error {
-            crate::store::StoreError::Unavailable(_) => ApiError::unavailable(),
-            other => ApiError::internal(&other.to_string()),
-        }
-    }
-}
-
-impl From<crate::account::AccountError> for ApiError {
-    fn from(error: crate::account::AccountError) -> Self {
-        use crate::account::AccountError as E;
-        match error {
-            E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            E::EmailTaken => ApiError::conflict("email_taken", "an account with this email already exists"),
-            E::Forbidden(message) => ApiError::forbidden("forbidden", message),
-            E::BadToken => {
-                ApiError::bad_request("invalid_token", Some("token"), "the token is invalid, expired or already used")
-            }
-            E::WrongPassword => {
-                ApiError::bad_request("wrong_password", Some("current_password"), "the current password is wrong")
-            }
-            E::Unavailable => ApiError::unavailable(),
-            E::Internal(message) => ApiError::internal(&message),
-        }
-    }
-}
-
-impl From<crate::oauth::OAuthError> for ApiError {
-    fn from(error: crate::oauth::OAuthError) -> Self {
-        use crate::oauth::OAuthError as E;
-        match error {
-            E::Protocol { error: "invalid_grant", description } => ApiError::unauthorized("invalid_grant", description),
-            E::Protocol { error, description } => ApiError::bad_request(error, None, description),
-            E::RateLimited { retry_after } => ApiError::too_many(retry_after),
-            E::Unavailable => ApiError::unavailable(),
-            E::Internal(message) => ApiError::internal(&message),
-        }
-    }
-}
-
-impl From<crate::apikeys::ApiKeyError> for ApiError {
-    fn from(error: crate::apikeys::ApiKeyError) -> Self {
-        use crate::apikeys::ApiKeyError as E;
-        match error {
-            E::Invalid { field, message } => ApiError::bad_request("invalid_field", Some(field), message),
-            E::Unauthenticated => {
-                ApiError::unauthorized("invalid_api_key", "the API key is invalid, expired or revoked")
-            }
-            E::Unavailable => ApiError::unavailable(),
-            E::Internal(message) => ApiError::internal(&message),
-        }
-    }
-}
-
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Around the JSON API: bodies over `max_body` bytes are refused with 413, and every error
 /// response becomes problem JSON carrying the request ID.
 pub async fn problems<E: Endpoint>(next: Arc<E>, mut req: Request, max_body: usize) -> poem::Result<Response> {
-    let request_id = crate::http::request_id(&req);
+    let request_id = crate::web::request_id(&req);
     let body = req.take_body();
     let too_large = || {
         let problem = Problem::new(

@@ -1,0 +1,11 @@
+//! Start-up: the core's context, then what every deployment needs registered in it.
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::state::{AppState, SharedState, StartError};
+
+pub async fn start(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
+    let state = AppState::open(config, clock).await?;
+    crate::oauth::first_party::ensure_api_client(&state).await?;
+    Ok(state)
+}
