@@ -6,7 +6,7 @@ Docker has no engine here, so nothing is built or started in a container. Instea
     Dockerfile are checked for what deploy/README.md promises (shared secret, PostgreSQL,
     Redis, trusted proxy, probes, non-root, ...);
   - every OXIDP_* variable named anywhere in deploy/ must be a field of `pub struct Config`
-    in src/config.rs (the server rejects unknown OXIDP_* variables at start);
+    in src/config/mod.rs (the server rejects unknown OXIDP_* variables at start);
   - when a built oxidp binary is there (target/debug or target/release), the environment of
     each deployment is fed to its configuration loader, a server is started with the Kubernetes
     settings to answer the probe paths and the Dockerfile's HEALTHCHECK command, and the
@@ -89,7 +89,7 @@ def warn(name: str, detail: str) -> None:
 
 def config_fields() -> set[str]:
     """`pub NAME: TYPE,` lines of `pub struct Config { ... }`, as OXIDP_NAME."""
-    text = (ROOT / "src" / "config.rs").read_text()
+    text = (ROOT / "src" / "config" / "mod.rs").read_text()
     match = re.search(r"^pub struct Config \{\n(.*?)^\}", text, re.S | re.M)
     if not match:
         return set()
@@ -219,7 +219,7 @@ def check_yaml_files() -> dict[Path, list]:
 
 
 def check_variables(fields: set[str]) -> None:
-    report("OXIDP_BIND" in fields and "OXIDP_SECRET_KEY" in fields, "src/config.rs: Config fields found",
+    report("OXIDP_BIND" in fields and "OXIDP_SECRET_KEY" in fields, "src/config/mod.rs: Config fields found",
            f"{len(fields)} fields")
     documented = readme_variables()
     report(bool(documented) and SPEC_VARIABLES <= documented, "README.md: configuration variables found",
@@ -251,7 +251,7 @@ def check_variables(fields: set[str]) -> None:
     for variable, files in sorted(usage.items()):
         known = top_level(variable) in fields or variable in NOT_CONFIG_FIELDS
         report(known, f"{variable} is a real configuration variable",
-               ("in " if known else "not a field of Config in src/config.rs; used in ") + ", ".join(files))
+               ("in " if known else "not a field of Config in src/config/mod.rs; used in ") + ", ".join(files))
 
 
 def check_compose(documents: list) -> dict:

@@ -1,0 +1,165 @@
+//! Configuration: `OXIDP_*` environment variables over an optional TOML file (`OXIDP_CONFIG`).
+//!
+//! This file holds the settings and their defaults; loading, checking and the federation
+//! sections live in the submodules, and everything public is re-exported here.
+
+mod error;
+mod federation;
+mod lenient;
+mod load;
+mod validate;
+mod validate_federation;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub use error::ConfigError;
+pub use federation::{
+    AuthentikConfig, DEFAULT_AUTHENTIK_PROVIDER, DEFAULT_UPSTREAM_TIMEOUT, GITHUB_API_URL, GITHUB_AUTH_URL,
+    GITHUB_TOKEN_URL, GOOGLE_ISSUER, TrustedIssuerConfig, UpstreamConfig, UpstreamKind,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting with its default; field names are the variable names without `OXIDP_`, in lower case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub issuer: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key; instances of one deployment share it.
+    pub redis_key_prefix: String,
+    pub keys_dir: String,
+    pub secret_key: Option<String>,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub refresh_token_max_ttl: i64,
+    pub code_ttl: i64,
+    pub session_ttl: i64,
+    pub session_idle_ttl: i64,
+    pub refresh_reuse_grace: i64,
+    /// How long relying parties may cache the JWKS (`Cache-Control: max-age`).
+    pub jwks_max_age: i64,
+    /// How often each instance reloads signing keys from the database.
+    pub key_refresh_interval: i64,
+    pub rsa_bits: u32,
+    /// Algorithms with a signing key: RS256 always (access tokens, and ID tokens by default);
+    /// ES256 and EdDSA for clients that ask for them (`id_token_signed_response_alg`).
+    pub signing_algs: Vec<String>,
+    pub registration: Registration,
+    pub password_login_api: Switch,
+    pub internal_secret: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub cors_origins: Vec<String>,
+    pub smtp_url: Option<String>,
+    pub mail_dir: String,
+    pub log_format: LogFormat,
+    /// Failed password checks allowed per account within `login_lock_window` before a temporary lock.
+    pub login_account_limit: i64,
+    /// Failed password checks allowed per client IP within `login_lock_window`.
+    pub login_ip_limit: i64,
+    pub login_lock_window: i64,
+    /// Failed password checks per account without any wait; each further one makes the next
+    /// attempt wait `login_delay` seconds, doubling every time, at most `login_max_delay`.
+    pub login_free_failures: i64,
+    /// The first wait in seconds (0: no waits, only the lock).
+    pub login_delay: i64,
+    pub login_max_delay: i64,
+    /// Failed client authentications allowed per client_id per minute at the token endpoints.
+    pub client_auth_failure_limit: i64,
+    /// Token requests allowed per client per minute (0 = no limit).
+    pub token_rate_limit: i64,
+    pub max_body_bytes: usize,
+    /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
+    pub upstream: BTreeMap<String, UpstreamConfig>,
+    /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
+    pub trusted_issuer: BTreeMap<String, TrustedIssuerConfig>,
+    /// Authentik's admin API (`OXIDP_AUTHENTIK__…`), for the internal ensure route.
+    pub authentik: Option<AuthentikConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: "http://127.0.0.1:8080".into(),
+            database_url: "sqlite://data/oxidp.db?mode=rwc".into(),
+            redis_url: None,
+            redis_key_prefix: "oxidp:".into(),
+            keys_dir: "keys".into(),
+            secret_key: None,
+            access_token_ttl: 900,
+            id_token_ttl: 900,
+            refresh_token_ttl: 2_592_000,
+            refresh_token_max_ttl: 7_776_000,
+            code_ttl: 60,
+            session_ttl: 86_400,
+            session_idle_ttl: 3_600,
+            refresh_reuse_grace: 5,
+            jwks_max_age: 300,
+            key_refresh_interval: 30,
+            rsa_bits: 2048,
+            signing_algs: crate::keys::SUPPORTED_ALGS.iter().map(|alg| alg.to_string()).collect(),
+            registration: Registration::Open,
+            password_login_api: Switch::On,
+            internal_secret: None,
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            smtp_url: None,
+            mail_dir: "data/mail".into(),
+            log_format: LogFormat::Text,
+            login_account_limit: 5,
+            login_ip_limit: 30,
+            login_lock_window: 900,
+            login_free_failures: 2,
+            login_delay: 1,
+            login_max_delay: 60,
+            client_auth_failure_limit: 20,
+            token_rate_limit: 0,
+            max_body_bytes: 64 * 1024,
+            upstream: BTreeMap::new(),
+            trusted_issuer: BTreeMap::new(),
+            authentik: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The audience that oxidp's own JSON API requires.
+    pub fn api_audience(&self) -> String {
+        format!("{}/api", self.issuer)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.database_url.starts_with("sqlite:")
+    }
+}
