@@ -16,8 +16,8 @@ start_postgres() {
   [ -d /usr/lib/postgresql ] || apt_install postgresql
   local bin dir port
   bin="/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -n | tail -n 1)/bin"
-  dir="${OXIDP_TEST_PG_DIR:-/tmp/oxidp-test-postgres}"
-  port="${OXIDP_TEST_PG_PORT:-55432}"
+  dir="${TEST_POSTGRES_DIR:-/tmp/oxidp-test-postgres}"
+  port="${TEST_POSTGRES_PORT:-55432}"
   as_postgres() { su postgres -s /bin/sh -c "$1"; }
   if [ -f "$dir/data/postmaster.pid" ]; then
     as_postgres "$bin/pg_ctl -D $dir/data -m immediate -w -t 60 stop" >/dev/null 2>&1 || true
