@@ -48,6 +48,8 @@ pub enum FederationError {
     Internal(String),
 }
 
+use crate::oauth::ErrorCode;
+
 crate::store::from_store_error!(FederationError);
 
 impl From<crate::kv::KvError> for FederationError {
@@ -60,15 +62,15 @@ impl FederationError {
     /// The OAuth error (RFC 6749 §4.1.2.1) the client receives when the login belonged to one
     /// of its authorization requests; `None` where only an error page fits (the callback cannot
     /// be tied to a request, or the user can still sign in another way).
-    pub fn client_error(&self) -> Option<(&'static str, &'static str)> {
+    pub fn client_error(&self) -> Option<(ErrorCode, &'static str)> {
         Some(match self {
-            FederationError::Denied => ("access_denied", "the user declined the sign-in at the upstream provider"),
-            FederationError::UpstreamRefused(_) => ("access_denied", "the upstream provider refused the sign-in"),
+            FederationError::Denied => (ErrorCode::AccessDenied, "the user declined the sign-in at the upstream provider"),
+            FederationError::UpstreamRefused(_) => (ErrorCode::AccessDenied, "the upstream provider refused the sign-in"),
             FederationError::Unreachable(_) => {
-                ("temporarily_unavailable", "the upstream provider cannot be reached; try again later")
+                (ErrorCode::TemporarilyUnavailable, "the upstream provider cannot be reached; try again later")
             }
-            FederationError::InvalidResponse(_) => ("access_denied", "the upstream sign-in could not be verified"),
-            FederationError::NoEmail => ("access_denied", "the upstream provider shared no email address"),
+            FederationError::InvalidResponse(_) => (ErrorCode::AccessDenied, "the upstream sign-in could not be verified"),
+            FederationError::NoEmail => (ErrorCode::AccessDenied, "the upstream provider shared no email address"),
             _ => return None,
         })
     }

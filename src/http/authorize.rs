@@ -285,7 +285,7 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         }
         _ => Err(AuthorizeError::Redirect {
             redirect_uri: pending.request.redirect_uri.clone(),
-            error: "access_denied",
+            error: crate::oauth::ErrorCode::AccessDenied,
             description: "the user denied the request".into(),
             state: pending.request.state.clone(),
         }),

@@ -7,8 +7,8 @@ use poem::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, RETRY_AF
 use serde_json::json;
 
 use super::pages;
-use crate::oauth::OAuthError;
 use crate::oauth::authorize::AuthorizeError;
+use crate::oauth::{ErrorCode, OAuthError};
 
 /// RFC 6749 §5.2 JSON, with the status and headers each error calls for.
 pub fn oauth_json(error: OAuthError) -> Response {
@@ -16,8 +16,8 @@ pub fn oauth_json(error: OAuthError) -> Response {
     let (status, description) = match &error {
         OAuthError::Protocol { error, description } => (
             match *error {
-                "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
-                "insufficient_scope" => StatusCode::FORBIDDEN,
+                ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
             description.to_string(),
@@ -34,10 +34,13 @@ pub fn oauth_json(error: OAuthError) -> Response {
         no_store(Response::builder().status(status).header(CONTENT_TYPE, "application/json")).body(body.to_string());
     let headers = response.headers_mut();
     match &error {
-        OAuthError::Protocol { error: "invalid_client", .. } => {
+        OAuthError::Protocol { error: ErrorCode::InvalidClient, .. } => {
             headers.insert(WWW_AUTHENTICATE, static_header("Basic realm=\"oxidp\""));
         }
-        OAuthError::Protocol { error: bearer @ ("invalid_token" | "insufficient_scope"), description } => {
+        OAuthError::Protocol {
+            error: bearer @ (ErrorCode::InvalidToken | ErrorCode::InsufficientScope),
+            description,
+        } => {
             let value = format!(
                 "Bearer realm=\"oxidp\", error=\"{bearer}\", error_description=\"{}\"",
                 description.replace('"', "'")

@@ -1,15 +1,15 @@
 use std::borrow::Cow;
 
+use super::ErrorCode;
 use crate::kv::KvError;
-use crate::store::StoreError;
 
 /// An outcome of the OAuth endpoints that is not a success. The HTTP layer maps each
 /// variant to its wire form in one place (`http::error`).
 #[derive(Debug)]
 pub enum OAuthError {
-    /// An RFC 6749 error code with a human-readable description.
+    /// An error code the client acts on, with a human-readable description.
     Protocol {
-        error: &'static str,
+        error: ErrorCode,
         description: Cow<'static, str>,
     },
     RateLimited {
@@ -21,46 +21,42 @@ pub enum OAuthError {
 }
 
 macro_rules! constructors {
-    ($($name:ident => $code:literal),* $(,)?) => {
+    ($($name:ident => $code:ident),* $(,)?) => {
         impl OAuthError {
             $(pub fn $name(description: impl Into<Cow<'static, str>>) -> Self {
-                OAuthError::Protocol { error: $code, description: description.into() }
+                OAuthError::Protocol { error: ErrorCode::$code, description: description.into() }
             })*
         }
     };
 }
 
 constructors! {
-    invalid_request => "invalid_request",
-    invalid_client => "invalid_client",
-    invalid_grant => "invalid_grant",
-    unauthorized_client => "unauthorized_client",
-    unsupported_grant_type => "unsupported_grant_type",
-    invalid_scope => "invalid_scope",
-    invalid_target => "invalid_target",
-    invalid_token => "invalid_token",
-    insufficient_scope => "insufficient_scope",
+    invalid_request => InvalidRequest,
+    invalid_client => InvalidClient,
+    invalid_grant => InvalidGrant,
+    unauthorized_client => UnauthorizedClient,
+    unsupported_grant_type => UnsupportedGrantType,
+    unsupported_response_type => UnsupportedResponseType,
+    invalid_scope => InvalidScope,
+    invalid_target => InvalidTarget,
+    invalid_token => InvalidToken,
+    insufficient_scope => InsufficientScope,
+    request_not_supported => RequestNotSupported,
+    request_uri_not_supported => RequestUriNotSupported,
 }
 
 impl OAuthError {
-    pub fn code(&self) -> &'static str {
+    /// The code on the wire; the variants without one of their own map to the RFC's.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            OAuthError::Protocol { error, .. } => error,
-            OAuthError::RateLimited { .. } => "temporarily_unavailable",
-            OAuthError::Unavailable => "temporarily_unavailable",
-            OAuthError::Internal(_) => "server_error",
+            OAuthError::Protocol { error, .. } => *error,
+            OAuthError::RateLimited { .. } | OAuthError::Unavailable => ErrorCode::TemporarilyUnavailable,
+            OAuthError::Internal(_) => ErrorCode::ServerError,
         }
     }
 }
 
-impl From<StoreError> for OAuthError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => OAuthError::Unavailable,
-            other => OAuthError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(OAuthError);
 
 impl From<KvError> for OAuthError {
     fn from(_: KvError) -> Self {

@@ -3,9 +3,9 @@
 
 use super::grants::issue_user_tokens;
 use super::token::TokenResponse;
-use super::{OAuthError, REFRESH_HASH_PURPOSE, scope};
+use super::{OAuthError, refresh_token, scope};
 use crate::state::AppState;
-use crate::store::{ClientStore, Grant, GrantStore, NewClient, RefreshToken, StoreResult, User};
+use crate::store::{ClientStore, Grant, GrantStore, NewClient, StoreResult, User};
 
 pub const API_CLIENT_ID: &str = "oxidp-api";
 
@@ -76,40 +76,25 @@ pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse
         auth_time: now,
         amr: "pwd".into(),
         created_at: now,
-        expires_at: now + state.config.refresh_token_max_ttl,
+        expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
     };
     state.db.insert_grant(&grant).await?;
-    let refresh = crate::crypto::random_token(32);
-    state
-        .db
-        .insert_refresh_token(&RefreshToken {
-            token_hash: state.secret.keyed_hash(REFRESH_HASH_PURPOSE, &refresh),
-            grant_id: grant.id.clone(),
-            created_at: now,
-            expires_at: (now + state.config.refresh_token_ttl).min(grant.expires_at),
-            rotated_at: None,
-        })
-        .await?;
+    let refresh = refresh_token::start_family(state, &grant).await?;
     issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh)).await
 }
 
 /// Revokes the family of a refresh token issued to `oxidp-api` (logout); unknown tokens are ignored.
-pub async fn logout(state: &AppState, refresh_token: &str) -> Result<(), OAuthError> {
-    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, refresh_token);
-    if let Some((_, grant)) = state.db.refresh_token_by_hash(&token_hash).await?
-        && grant.client_id == API_CLIENT_ID
-    {
-        state.db.revoke_grant(&grant.id, state.now()).await?;
-    }
+pub async fn logout(state: &AppState, presented: &str) -> Result<(), OAuthError> {
+    refresh_token::revoke_family_of(state, presented, API_CLIENT_ID).await?;
     Ok(())
 }
 
-/// Rotates a refresh token of `oxidp-api` with the same rules as /token.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenResponse, OAuthError> {
+/// Rotates a refresh token of `oxidp-api` through the refresh grant, so /token's rules apply.
+pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, OAuthError> {
     let client = super::clients::find(state, API_CLIENT_ID)
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
-    let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", refresh_token)]);
+    let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", presented)]);
     super::grants::refresh_token::refresh(state, &client, &params).await
 }

@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::client_auth::{self, ClientCredentials};
 use super::params::Params;
-use super::{OAuthError, REFRESH_HASH_PURPOSE, access_token, token::reject_malformed};
+use super::{OAuthError, access_token, refresh_token, token::reject_malformed};
 use crate::state::AppState;
-use crate::store::{GrantStore, UserStore};
+use crate::store::UserStore;
 
 pub async fn introspect(
     state: &AppState,
@@ -22,11 +22,7 @@ pub async fn introspect(
     let may_see = |client_id: &str| client_id == caller.id || caller.resource_server;
 
     // Refresh tokens are opaque base64url; a token with dots is a JWT, so skip the lookup.
-    let refresh = if token.contains('.') {
-        None
-    } else {
-        state.db.refresh_token_by_hash(&state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token)).await?
-    };
+    let refresh = if token.contains('.') { None } else { refresh_token::find(state, token).await? };
     if let Some((refresh, grant)) = refresh {
         let live = grant.revoked_at.is_none()
             && refresh.rotated_at.is_none()

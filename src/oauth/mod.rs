@@ -6,18 +6,21 @@ pub mod authorize;
 pub mod client_auth;
 pub mod clients;
 mod error;
+mod error_code;
 pub mod first_party;
 pub mod grants;
 pub mod introspection;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod refresh_token;
 pub mod revocation;
 pub mod revoked;
 pub mod scope;
 pub mod token;
 
 pub use error::OAuthError;
+pub use error_code::ErrorCode;
 
 /// Purposes for the keyed hashes of stored secrets.
 pub const CODE_HASH_PURPOSE: &str = "authorization-code";

@@ -2,7 +2,7 @@
 
 use super::client_auth::{self, ClientCredentials};
 use super::params::Params;
-use super::{OAuthError, REFRESH_HASH_PURPOSE, access_token, token::reject_malformed};
+use super::{OAuthError, access_token, refresh_token, token::reject_malformed};
 use crate::state::AppState;
 use crate::store::GrantStore;
 
@@ -10,15 +10,11 @@ pub async fn revoke(state: &AppState, params: &Params, credentials: &ClientCrede
     reject_malformed(params)?;
     let client = client_auth::authenticate(state, params, credentials).await?;
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let now = state.now();
-    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, token);
-    if let Some((_, grant)) = state.db.refresh_token_by_hash(&token_hash).await? {
-        // Revoking a refresh token revokes its family and the access tokens of the same grant.
-        if grant.client_id == client.id {
-            state.db.revoke_grant(&grant.id, now).await?;
-        }
+    // Revoking a refresh token revokes its family and the access tokens of the same grant.
+    if refresh_token::revoke_family_of(state, token, &client.id).await? {
         return Ok(());
     }
+    let now = state.now();
     if let Ok(access) = access_token::parse_signed(state, token)
         && access.client_id == client.id
     {

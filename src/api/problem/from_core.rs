@@ -40,8 +40,10 @@ impl From<crate::oauth::OAuthError> for ApiError {
     fn from(error: crate::oauth::OAuthError) -> Self {
         use crate::oauth::OAuthError as E;
         match error {
-            E::Protocol { error: "invalid_grant", description } => ApiError::unauthorized("invalid_grant", description),
-            E::Protocol { error, description } => ApiError::bad_request(error, None, description),
+            E::Protocol { error: error @ crate::oauth::ErrorCode::InvalidGrant, description } => {
+                ApiError::unauthorized(error.as_str(), description)
+            }
+            E::Protocol { error, description } => ApiError::bad_request(error.as_str(), None, description),
             E::RateLimited { retry_after } => ApiError::too_many(retry_after),
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),

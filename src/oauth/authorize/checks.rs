@@ -98,26 +98,17 @@ fn check_parameters_once(params: &Params) -> Result<(), OAuthError> {
 fn check_response_type(params: &Params) -> Result<(), OAuthError> {
     match params.get("response_type") {
         Some("code") => Ok(()),
-        Some(_) => Err(OAuthError::Protocol {
-            error: "unsupported_response_type",
-            description: "only response_type=code is supported".into(),
-        }),
+        Some(_) => Err(OAuthError::unsupported_response_type("only response_type=code is supported")),
         None => Err(OAuthError::invalid_request("response_type is required")),
     }
 }
 
 fn check_unsupported_features(params: &Params) -> Result<(), OAuthError> {
     if params.get("request").is_some() {
-        return Err(OAuthError::Protocol {
-            error: "request_not_supported",
-            description: "request objects are not supported".into(),
-        });
+        return Err(OAuthError::request_not_supported("request objects are not supported"));
     }
     if params.get("request_uri").is_some() {
-        return Err(OAuthError::Protocol {
-            error: "request_uri_not_supported",
-            description: "request_uri is not supported".into(),
-        });
+        return Err(OAuthError::request_uri_not_supported("request_uri is not supported"));
     }
     match params.get("response_mode") {
         None | Some("query") => Ok(()),

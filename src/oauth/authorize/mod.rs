@@ -8,10 +8,11 @@ mod pending;
 
 use serde::{Deserialize, Serialize};
 
+use crate::oauth::ErrorCode;
 use crate::oauth::params::Params;
 use crate::session::ActiveSession;
 use crate::state::AppState;
-use crate::store::{Client, ConsentStore, StoreError};
+use crate::store::{Client, ConsentStore};
 
 pub use pending::Pending;
 
@@ -51,7 +52,7 @@ pub enum AuthorizeError {
     /// Reported to the client at its (validated) redirect URI.
     Redirect {
         redirect_uri: String,
-        error: &'static str,
+        error: ErrorCode,
         description: String,
         state: Option<String>,
     },
@@ -59,14 +60,7 @@ pub enum AuthorizeError {
     Internal(String),
 }
 
-impl From<StoreError> for AuthorizeError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => AuthorizeError::Unavailable,
-            other => AuthorizeError::Internal(other.to_string()),
-        }
-    }
-}
+crate::store::from_store_error!(AuthorizeError);
 
 impl From<crate::kv::KvError> for AuthorizeError {
     fn from(_: crate::kv::KvError) -> Self {
@@ -81,7 +75,7 @@ impl AuthorizeError {
             AuthorizeError::Redirect { redirect_uri, error, description, state } => Some(code::append_query(
                 redirect_uri,
                 &[
-                    ("error", Some(error)),
+                    ("error", Some(error.as_str())),
                     ("error_description", Some(description)),
                     ("state", state.as_deref()),
                     ("iss", Some(issuer)),
@@ -140,7 +134,7 @@ async fn decide(
     session: Option<&ActiveSession>,
 ) -> Result<Outcome, AuthorizeError> {
     let (redirect_uri, client_state) = (request.redirect_uri.clone(), request.state.clone());
-    let error = |error: &'static str, description: &str| AuthorizeError::Redirect {
+    let error = |error: ErrorCode, description: &str| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
         description: description.to_string(),
@@ -148,7 +142,7 @@ async fn decide(
     };
     let session = match session {
         Some(session) if !needs_login(state, &request, session) => session,
-        _ if request.prompts("none") => return Err(error("login_required", "the user is not signed in")),
+        _ if request.prompts("none") => return Err(error(ErrorCode::LoginRequired, "the user is not signed in")),
         _ => return Ok(Outcome::Login { request_id: pending::save(state, &request).await? }),
     };
     let mut request = request;
@@ -158,7 +152,7 @@ async fn decide(
     }
     if needs_consent(state, client, &request, &session.user.id).await? {
         if request.prompts("none") {
-            return Err(error("consent_required", "the user has not consented to this application"));
+            return Err(error(ErrorCode::ConsentRequired, "the user has not consented to this application"));
         }
         return Ok(Outcome::Consent { request_id: pending::save(state, &request).await? });
     }

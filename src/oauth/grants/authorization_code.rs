@@ -2,9 +2,9 @@
 
 use super::issue_user_tokens;
 use crate::oauth::params::Params;
-use crate::oauth::{CODE_HASH_PURPOSE, OAuthError, REFRESH_HASH_PURPOSE, pkce, scope};
+use crate::oauth::{CODE_HASH_PURPOSE, OAuthError, pkce, refresh_token, scope};
 use crate::state::AppState;
-use crate::store::{Client, CodeConsumption, CodeStore, Grant, GrantStore, RefreshToken, StoreError, UserStore};
+use crate::store::{Client, CodeConsumption, CodeStore, Grant, GrantStore, StoreError, UserStore};
 
 pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant("authorization_code") {
@@ -50,7 +50,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         auth_time: code.auth_time,
         amr: code.amr.clone(),
         created_at: now,
-        expires_at: now + state.config.refresh_token_max_ttl,
+        expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
     };
     match state.db.insert_grant(&grant).await {
@@ -58,19 +58,8 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         Err(StoreError::Conflict) => return Err(OAuthError::invalid_grant("the authorization code was already used")),
         other => other?,
     }
-    let refresh_token = if client.allows_grant("refresh_token") && scope::contains(&scopes, scope::OFFLINE_ACCESS) {
-        let token = crate::crypto::random_token(32);
-        state
-            .db
-            .insert_refresh_token(&RefreshToken {
-                token_hash: state.secret.keyed_hash(REFRESH_HASH_PURPOSE, &token),
-                grant_id: grant.id.clone(),
-                created_at: now,
-                expires_at: (now + state.config.refresh_token_ttl).min(grant.expires_at),
-                rotated_at: None,
-            })
-            .await?;
-        Some(token)
+    let refresh_token = if refresh_token::may_issue(client, &scopes) {
+        Some(refresh_token::start_family(state, &grant).await?)
     } else {
         None
     };

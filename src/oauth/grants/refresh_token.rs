@@ -1,11 +1,12 @@
-//! grant_type=refresh_token: rotation on every use; a rotated token presented again inside
-//! the grace window gets the same successor (concurrent refreshes), later it revokes the family.
+//! grant_type=refresh_token: the rotation rules are in `oauth::refresh_token`; this grant adds
+//! the client and user checks, scope narrowing, and the audit record of a detected reuse.
 
 use super::issue_user_tokens;
 use crate::oauth::params::Params;
-use crate::oauth::{OAuthError, REFRESH_HASH_PURPOSE, scope};
+use crate::oauth::refresh_token::{self, Presented};
+use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
-use crate::store::{Client, GrantStore, RefreshToken, UserStore};
+use crate::store::{Client, Grant, UserStore};
 
 pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant("refresh_token") {
@@ -13,69 +14,80 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     }
     let presented =
         params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let now = state.now();
-    let token_hash = state.secret.keyed_hash(REFRESH_HASH_PURPOSE, presented);
-    let Some((token, grant)) = state.db.refresh_token_by_hash(&token_hash).await? else {
-        return Err(OAuthError::invalid_grant("the refresh token is invalid"));
+    let token = match refresh_token::check(state, &client.id, presented).await? {
+        Presented::Usable(token) => token,
+        Presented::Reused { family } => {
+            audit_reuse(state, client, &family).await?;
+            return Err(OAuthError::invalid_grant("the refresh token was already used"));
+        }
     };
-    if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
-    }
-    if grant.revoked_at.is_some() {
-        return Err(OAuthError::invalid_grant("the refresh token has been revoked"));
-    }
-    let grace = state.config.refresh_reuse_grace;
-    if let Some(rotated_at) = token.rotated_at
-        && now - rotated_at >= grace
-    {
-        state.db.revoke_grant(&grant.id, now).await?;
-        tracing::warn!(client_id = %client.id, grant_id = %grant.id, "refresh token reuse detected; family revoked");
-        crate::observability::refresh_reuse_detected();
-        let event = crate::audit::Event {
-            actor: crate::audit::Actor::Client(client.id.clone()),
-            action: "refresh_token.reuse_detected",
-            target: Some(("user", &grant.user_id)),
-            details: serde_json::json!({ "grant_id": grant.id }),
-        };
-        crate::audit::record(state, &crate::audit::Origin::default(), event).await?;
-        return Err(OAuthError::invalid_grant("the refresh token was already used"));
-    }
-    if token.expires_at <= now || grant.expires_at <= now {
-        return Err(OAuthError::invalid_grant("the refresh token has expired"));
-    }
+    let family = token.family().clone();
     let user = state
         .db
-        .user_by_id(&grant.user_id)
+        .user_by_id(&family.user_id)
         .await?
         .filter(|user| user.is_active())
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
-    let granted = scope::parse(&grant.scope)?;
-    let scopes = match params.get("scope") {
-        Some(requested) => {
-            let requested = scope::parse(requested)?;
-            if let Some(extra) = requested.iter().find(|s| !scope::contains(&granted, s)) {
-                return Err(OAuthError::invalid_scope(format!("scope '{extra}' was not granted")));
-            }
-            requested
-        }
-        None => granted,
-    };
+    let scopes = narrowed_scopes(&family, params.get("scope"))?;
+    // Rotate only after every check passed: a refused request leaves the token usable.
+    let successor = token.rotate(state).await?;
+    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor)).await
+}
 
-    // Whoever rotates first or comes inside the grace window: the successor is derived from
-    // the presented token, so concurrent callers receive the same one.
-    if token.rotated_at.is_none() {
-        state.db.mark_refresh_rotated(&token_hash, now).await?;
+/// The granted scopes, or the subset the request names (RFC 6749 §6).
+fn narrowed_scopes(family: &Grant, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let granted = scope::parse(&family.scope)?;
+    let Some(requested) = requested else { return Ok(granted) };
+    let requested = scope::parse(requested)?;
+    if let Some(extra) = requested.iter().find(|s| !scope::contains(&granted, s)) {
+        return Err(OAuthError::invalid_scope(format!("scope '{extra}' was not granted")));
     }
-    let successor = state.secret.refresh_successor(presented);
-    state
-        .db
-        .insert_refresh_token(&RefreshToken {
-            token_hash: state.secret.keyed_hash(REFRESH_HASH_PURPOSE, &successor),
-            grant_id: grant.id.clone(),
-            created_at: now,
-            expires_at: (now + state.config.refresh_token_ttl).min(grant.expires_at),
-            rotated_at: None,
-        })
-        .await?;
-    issue_user_tokens(state, client, &user, &grant, &scopes, None, Some(successor)).await
+    Ok(requested)
+}
+
+async fn audit_reuse(state: &AppState, client: &Client, family: &Grant) -> Result<(), OAuthError> {
+    let event = crate::audit::Event {
+        actor: crate::audit::Actor::Client(client.id.clone()),
+        action: "refresh_token.reuse_detected",
+        target: Some(("user", &family.user_id)),
+        details: serde_json::json!({ "grant_id": family.id }),
+    };
+    crate::audit::record(state, &crate::audit::Origin::default(), event).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrowed_scopes;
+    use crate::oauth::{ErrorCode, OAuthError};
+    use crate::store::Grant;
+
+    fn family(scope: &str) -> Grant {
+        Grant {
+            id: "g".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            scope: scope.into(),
+            resource: None,
+            auth_time: 0,
+            amr: "pwd".into(),
+            created_at: 0,
+            expires_at: 100,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn scope_may_be_narrowed_but_not_widened() {
+        let family = family("openid profile offline_access");
+        assert_eq!(
+            narrowed_scopes(&family, None).ok(),
+            Some(vec!["openid".into(), "profile".into(), "offline_access".into()])
+        );
+        assert_eq!(narrowed_scopes(&family, Some("openid")).ok(), Some(vec!["openid".to_string()]));
+        assert!(matches!(
+            narrowed_scopes(&family, Some("openid email")),
+            Err(OAuthError::Protocol { error: ErrorCode::InvalidScope, .. })
+        ));
+    }
 }
