@@ -6,6 +6,6 @@ use crate::state::{AppState, SharedState, StartError};
 
 pub async fn start(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
     let state = AppState::open(config, clock).await?;
-    crate::oauth::first_party::ensure_api_client(&state).await?;
+    crate::oauth::first_party::ensure_builtin_client(&state).await?;
     Ok(state)
 }

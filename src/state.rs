@@ -41,10 +41,13 @@ pub struct AppState {
     /// Set on a single instance (no Redis); see `crate::oauth::revoked`.
     pub revoked_client_tokens: Option<crate::oauth::revoked::RevokedClientTokens>,
     /// Access tokens already verified; see `crate::cache::VerifiedTokens`.
-    pub verified_tokens: crate::cache::VerifiedTokens<crate::oauth::access_token::ValidatedAccessToken>,
+    pub verified_tokens: crate::cache::VerifiedTokens<crate::oauth::validated_token::ValidatedAccessToken>,
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// The key-value entry whose change tells every instance that a client changed.
+pub const CLIENTS_STAMP_KEY: &str = "stamp:clients";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -120,7 +123,7 @@ impl AppState {
             federation,
             trusted_issuers,
             authentik,
-            client_cache: crate::cache::StampedCache::new(crate::oauth::clients::STAMP_KEY, 4096),
+            client_cache: crate::cache::StampedCache::new(CLIENTS_STAMP_KEY, 4096),
             revoked_client_tokens,
             verified_tokens: crate::cache::VerifiedTokens::new(16_384),
         });

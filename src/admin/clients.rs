@@ -224,7 +224,7 @@ pub async fn existing(state: &AppState, id: &str) -> Result<Client, ClientError>
 
 /// The built-in client backs the JSON API and Swagger UI: it is not edited like the others.
 fn refuse_builtin(id: &str) -> Result<(), ClientError> {
-    if id == crate::oauth::first_party::API_CLIENT_ID { Err(ClientError::Builtin) } else { Ok(()) }
+    if id == crate::oauth::first_party::BUILTIN_CLIENT_ID { Err(ClientError::Builtin) } else { Ok(()) }
 }
 
 pub async fn update(state: &AppState, by: &Initiator, id: &str, change: ClientChange) -> Result<Client, ClientError> {

@@ -64,12 +64,18 @@ impl FederationError {
     /// be tied to a request, or the user can still sign in another way).
     pub fn client_error(&self) -> Option<(ErrorCode, &'static str)> {
         Some(match self {
-            FederationError::Denied => (ErrorCode::AccessDenied, "the user declined the sign-in at the upstream provider"),
-            FederationError::UpstreamRefused(_) => (ErrorCode::AccessDenied, "the upstream provider refused the sign-in"),
+            FederationError::Denied => {
+                (ErrorCode::AccessDenied, "the user declined the sign-in at the upstream provider")
+            }
+            FederationError::UpstreamRefused(_) => {
+                (ErrorCode::AccessDenied, "the upstream provider refused the sign-in")
+            }
             FederationError::Unreachable(_) => {
                 (ErrorCode::TemporarilyUnavailable, "the upstream provider cannot be reached; try again later")
             }
-            FederationError::InvalidResponse(_) => (ErrorCode::AccessDenied, "the upstream sign-in could not be verified"),
+            FederationError::InvalidResponse(_) => {
+                (ErrorCode::AccessDenied, "the upstream sign-in could not be verified")
+            }
             FederationError::NoEmail => (ErrorCode::AccessDenied, "the upstream provider shared no email address"),
             _ => return None,
         })

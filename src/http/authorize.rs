@@ -252,7 +252,7 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
             request_id(req),
         );
     }
-    let mut pending = match pending_or_page(state, req, form.get("request")).await {
+    let pending = match pending_or_page(state, req, form.get("request")).await {
         Ok(Some(pending)) => pending,
         Ok(None) => return bad_request_page(req, "There is no request to consent to."),
         Err(response) => return response,
@@ -266,30 +266,8 @@ pub async fn consent_submit(req: &Request, body: Body, Data(state): Data<&Shared
         Some(decision @ ("approve" | "deny")) => decision,
         _ => return bad_request_page(req, "Choose Allow or Deny."),
     };
-    let event = crate::audit::Event {
-        actor: crate::audit::Actor::User(session.user.id.clone()),
-        action: if decision == "approve" { "consent.granted" } else { "consent.denied" },
-        target: Some(("client", &pending.request.client_id)),
-        details: serde_json::json!({ "scope": pending.request.scopes.join(" ") }),
-    };
-    if let Err(error) = crate::audit::record(state, &crate::web::origin(state, req), event).await {
-        return authorize_error(&state.config.issuer, error.into(), request_id(req));
-    }
-    let result = match decision {
-        "approve" => {
-            async {
-                authorize::mark_consent_given(state, &mut pending).await?;
-                authorize::resume(state, pending, Some(&session)).await
-            }
-            .await
-        }
-        _ => Err(AuthorizeError::Redirect {
-            redirect_uri: pending.request.redirect_uri.clone(),
-            error: crate::oauth::ErrorCode::AccessDenied,
-            description: "the user denied the request".into(),
-            state: pending.request.state.clone(),
-        }),
-    };
+    let origin = crate::web::origin(state, req);
+    let result = authorize::decide_consent(state, &origin, pending, &session, decision == "approve").await;
     match result {
         Ok(outcome) => outcome_response(outcome, true),
         Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+pub use super::validated_token::ValidatedAccessToken;
 use super::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::{Client, GrantStore};
@@ -72,31 +73,6 @@ pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessT
 /// A single audience is written as a string, several as an array.
 pub fn audience_value(mut audience: Vec<String>) -> Value {
     if audience.len() == 1 { Value::String(audience.remove(0)) } else { json!(audience) }
-}
-
-/// An access token oxidp issued, validated: signature, `typ`, `iss`, `exp`, and not revoked.
-#[derive(Debug, Clone)]
-pub struct ValidatedAccessToken {
-    pub claims: Map<String, Value>,
-    pub subject: String,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    pub audience: Vec<String>,
-    pub jti: String,
-    pub expires_at: i64,
-    /// The grant a user-bound token belongs to (none for client_credentials).
-    pub grant_id: Option<String>,
-}
-
-impl ValidatedAccessToken {
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
-    }
-
-    /// client_credentials tokens have the client as subject.
-    pub fn is_client_token(&self) -> bool {
-        self.subject == self.client_id
-    }
 }
 
 /// Why validation failed, for logs only; every case is `invalid_token` on the wire.

@@ -8,9 +8,6 @@ use std::sync::Arc;
 use crate::state::AppState;
 use crate::store::{Client, ClientStore, StoreResult};
 
-/// The stamp every client change renews.
-pub const STAMP_KEY: &str = "stamp:clients";
-
 /// The client with this id, when registered.
 pub async fn find(state: &AppState, id: &str) -> StoreResult<Option<Client>> {
     Ok(find_shared(state, id).await?.map(|client| (*client).clone()))

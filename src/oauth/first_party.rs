@@ -2,18 +2,18 @@
 //! and Swagger UI runs the authorization-code flow with it.
 
 use super::grants::issue_user_tokens;
-use super::token::TokenResponse;
+use super::token_response::TokenResponse;
 use super::{OAuthError, refresh_token, scope};
 use crate::state::AppState;
 use crate::store::{ClientStore, Grant, GrantStore, NewClient, StoreResult, User};
 
-pub const API_CLIENT_ID: &str = "oxidp-api";
+pub const BUILTIN_CLIENT_ID: &str = "oxidp-api";
 
 /// Registers `oxidp-api` on first start, and follows a changed issuer on later starts (its
 /// redirect URI and audience contain the issuer).
-pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
-    let client = api_client_registration(state);
-    match state.db.client_by_id(API_CLIENT_ID).await? {
+pub async fn ensure_builtin_client(state: &AppState) -> StoreResult<()> {
+    let client = builtin_client_registration(state);
+    match state.db.client_by_id(BUILTIN_CLIENT_ID).await? {
         Some(existing) if existing.redirect_uris == client.redirect_uris && existing.audiences == client.audiences => {
             return Ok(());
         }
@@ -33,10 +33,10 @@ pub async fn ensure_api_client(state: &AppState) -> StoreResult<()> {
     Ok(())
 }
 
-fn api_client_registration(state: &AppState) -> NewClient {
+fn builtin_client_registration(state: &AppState) -> NewClient {
     let issuer = &state.config.issuer;
     NewClient {
-        id: API_CLIENT_ID.into(),
+        id: BUILTIN_CLIENT_ID.into(),
         name: "oxidp API".into(),
         secret_hash: None,
         redirect_uris: vec![format!("{issuer}/docs/oauth-receiver.html")],
@@ -59,7 +59,7 @@ fn api_client_registration(state: &AppState) -> NewClient {
 /// Tokens for a user who logged in with email and password through the JSON API:
 /// scope `account` (plus `admin` for administrators) and a refresh token.
 pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse, OAuthError> {
-    let client = super::clients::find(state, API_CLIENT_ID)
+    let client = super::clients::find(state, BUILTIN_CLIENT_ID)
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
     let mut scopes = vec![scope::ACCOUNT.to_string(), scope::OFFLINE_ACCESS.to_string()];
@@ -86,13 +86,13 @@ pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse
 
 /// Revokes the family of a refresh token issued to `oxidp-api` (logout); unknown tokens are ignored.
 pub async fn logout(state: &AppState, presented: &str) -> Result<(), OAuthError> {
-    refresh_token::revoke_family_of(state, presented, API_CLIENT_ID).await?;
+    refresh_token::revoke_family_of(state, presented, BUILTIN_CLIENT_ID).await?;
     Ok(())
 }
 
 /// Rotates a refresh token of `oxidp-api` through the refresh grant, so /token's rules apply.
 pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse, OAuthError> {
-    let client = super::clients::find(state, API_CLIENT_ID)
+    let client = super::clients::find(state, BUILTIN_CLIENT_ID)
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
     let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", presented)]);

@@ -18,6 +18,8 @@ pub mod revocation;
 pub mod revoked;
 pub mod scope;
 pub mod token;
+pub mod token_response;
+pub mod validated_token;
 
 pub use error::OAuthError;
 pub use error_code::ErrorCode;

@@ -1,23 +1,10 @@
 //! POST /token: checks common to every grant, then the grant's own file.
 
-use serde::Serialize;
-
 use super::client_auth::{self, ClientCredentials};
 use super::params::Params;
+pub use super::token_response::TokenResponse;
 use super::{OAuthError, grants};
 use crate::state::AppState;
-
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-}
 
 pub async fn handle(
     state: &AppState,

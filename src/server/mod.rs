@@ -20,7 +20,7 @@ pub async fn run(state: SharedState) -> Result<(), String> {
     println!("discovery: {issuer}/.well-known/openid-configuration");
     println!("docs:      {issuer}/docs");
     // The built-in `oxidp-api` client, registered at start, does not make the database non-empty.
-    let builtin = state.db.client_by_id(crate::oauth::first_party::API_CLIENT_ID).await.ok().flatten().is_some();
+    let builtin = state.db.client_by_id(crate::oauth::first_party::BUILTIN_CLIENT_ID).await.ok().flatten().is_some();
     let empty = state.db.count_clients().await.unwrap_or(i64::MAX) <= i64::from(builtin)
         && state.db.count_users().await.unwrap_or(1) == 0;
     if empty {

@@ -431,7 +431,9 @@ async fn audited_changes_of(server: &TestServer, user_id: &str) -> Vec<String> {
     entries
         .into_iter()
         // The harness creates users as the command line does, which is audited too.
-        .filter(|e| e.target_id.as_deref() == Some(user_id) && e.action.starts_with("user.") && e.action != "user.create")
+        .filter(|e| {
+            e.target_id.as_deref() == Some(user_id) && e.action.starts_with("user.") && e.action != "user.create"
+        })
         .map(|e| e.action)
         .collect()
 }

@@ -3,7 +3,9 @@
 
 mod checks;
 mod code;
+mod consent;
 pub use code::append_query;
+pub use consent::decide as decide_consent;
 mod pending;
 
 use serde::{Deserialize, Serialize};

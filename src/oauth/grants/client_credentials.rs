@@ -3,7 +3,7 @@
 
 use crate::oauth::access_token::{self, AccessTokenSpec};
 use crate::oauth::params::Params;
-use crate::oauth::token::TokenResponse;
+use crate::oauth::token_response::TokenResponse;
 use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::Client;

@@ -4,7 +4,7 @@ pub mod refresh_token;
 
 use super::OAuthError;
 use super::access_token::{self, AccessTokenSpec};
-use super::token::TokenResponse;
+use super::token_response::TokenResponse;
 use crate::oidc::id_token::{self, IdTokenSpec};
 use crate::state::AppState;
 use crate::store::{Client, Grant, GrantStore, User};
