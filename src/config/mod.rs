@@ -90,7 +90,8 @@ pub struct Config {
     /// The first wait in seconds (0: no waits, only the lock).
     pub login_delay: i64,
     pub login_max_delay: i64,
-    /// Failed client authentications allowed per client_id per minute at the token endpoints.
+    /// Failed client authentications allowed per client and source address per minute at the
+    /// token endpoints (a correct credential is never refused).
     pub client_auth_failure_limit: i64,
     /// Token requests allowed per client per minute (0 = no limit).
     pub token_rate_limit: i64,

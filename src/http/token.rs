@@ -22,7 +22,8 @@ async fn read_request(state: &AppState, req: &Request, body: Body) -> Result<(Pa
             BodyError::BadEncoding => "the form is not valid UTF-8",
         })
     })?;
-    Ok((params, ClientCredentials { basic: basic_credentials(req)? }))
+    let source = crate::web::client_ip(state, req);
+    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source }))
 }
 
 /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).

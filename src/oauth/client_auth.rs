@@ -13,6 +13,8 @@ pub const SECRET_HASH_PURPOSE: &str = "client-secret";
 /// Credentials as presented; the HTTP layer decodes the Basic header.
 pub struct ClientCredentials {
     pub basic: Option<(String, String)>,
+    /// The caller's address: failures are counted per client and address.
+    pub source: String,
 }
 
 pub async fn authenticate(
@@ -32,11 +34,9 @@ pub async fn authenticate(
         (None, Some(id)) => (id, post_secret),
         (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
     };
-    let failures_key = format!("client-auth-fail:{}", crate::crypto::b64url(crate::crypto::sha256(client_id)));
-    let (failures, retry_after) = state.kv.counter(&failures_key).await?;
-    if failures >= state.config.client_auth_failure_limit {
-        return Err(OAuthError::RateLimited { retry_after: retry_after.max(1) });
-    }
+    // The (cheap, keyed-hash) check comes first and a correct credential is never refused: a
+    // client_id is public (it is in every authorization URL), so counting failures before the
+    // check, or per client alone, would let anyone lock a client out.
     let client = super::clients::find_shared(state, client_id).await?;
     let authenticated = match (&client, secret) {
         (Some(client), Some(secret)) => client
@@ -48,9 +48,21 @@ pub async fn authenticate(
     };
     match client {
         Some(client) if authenticated => Ok(client),
-        _ => {
-            state.kv.increment(&failures_key, 60).await?;
-            Err(OAuthError::invalid_client("client authentication failed"))
-        }
+        _ => Err(failed(state, client_id, &credentials.source).await),
     }
+}
+
+/// Counts a failure of this client from this address; past the limit the answer is 429.
+async fn failed(state: &AppState, client_id: &str, source: &str) -> OAuthError {
+    let who = format!("{client_id}\n{source}");
+    let key = format!("client-auth-fail:{}", crate::crypto::b64url(crate::crypto::sha256(&who)));
+    let counted = async {
+        let (failures, retry_after) = state.kv.counter(&key).await?;
+        if failures >= state.config.client_auth_failure_limit {
+            return Ok(OAuthError::RateLimited { retry_after: retry_after.max(1) });
+        }
+        state.kv.increment(&key, 60).await?;
+        Ok::<_, crate::kv::KvError>(OAuthError::invalid_client("client authentication failed"))
+    };
+    counted.await.unwrap_or(OAuthError::Unavailable)
 }

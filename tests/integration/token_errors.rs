@@ -569,6 +569,8 @@ async fn resource_indicator_sets_the_audience(backend: Backend) {
     expect_oauth_error(response, 400, "invalid_target").await;
 }
 
+/// Issue #12 item 3: a client_id is public, so failures must never lock the client out. They
+/// are counted per client and source address, after the credential is checked.
 async fn repeated_client_auth_failures_are_rate_limited(backend: Backend) {
     let server = TestServer::start_with(backend, |config| config.client_auth_failure_limit = 3).await;
     let victim = server.client(SERVICE).await;
@@ -589,16 +591,33 @@ async fn repeated_client_auth_failures_are_rate_limited(backend: Backend) {
         assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
     };
     limited(token_request(&server, &wrong, &grant).await).await;
-    // Now even the right secret is held back, on every endpoint that authenticates clients.
-    limited(token_request(&server, &victim, &grant).await).await;
-    limited(client_post(&server, "/introspect", &victim, &[("token", "x")]).await).await;
-    limited(client_post(&server, "/revoke", &victim, &[("token", "x")]).await).await;
+    limited(client_post(&server, "/introspect", &wrong, &[("token", "x")]).await).await;
+    // The attacker locked nobody out: the right secret works on every endpoint, from the very
+    // address the failures came from.
+    expect_token(token_request(&server, &victim, &grant).await).await;
+    let introspected = client_post(&server, "/introspect", &victim, &[("token", "x")]).await;
+    assert_eq!(introspected.status().as_u16(), 200);
+    let revoked = client_post(&server, "/revoke", &victim, &[("token", "x")]).await;
+    assert_eq!(revoked.status().as_u16(), 200);
     // Other clients are not affected.
     expect_token(token_request(&server, &bystander, &grant).await).await;
+    // Failures count per source address: the same wrong secret from 127.0.0.2 is its own count.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client bound to 127.0.0.2");
+    let response = elsewhere
+        .post(server.url("/token"))
+        .basic_auth(&wrong.id, wrong.secret.as_deref())
+        .form(&grant)
+        .send()
+        .await
+        .expect("token request from 127.0.0.2");
+    expect_oauth_error(response, 401, "invalid_client").await;
 
     // The window passes.
     server.clock.advance(61);
-    expect_token(token_request(&server, &victim, &grant).await).await;
+    expect_oauth_error(token_request(&server, &wrong, &grant).await, 401, "invalid_client").await;
     // Successful attempts do not count as failures.
     for _ in 0..5 {
         expect_token(token_request(&server, &victim, &grant).await).await;
