@@ -9,7 +9,8 @@ use std::sync::Arc;
 use oxidp::clock::ManualClock;
 use oxidp::config::Config;
 use oxidp::state::SharedState;
-use serde_json::Value;
+use reqwest::cookie::{CookieStore, Jar};
+use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -424,4 +425,82 @@ pub async fn api_token(server: &TestServer, email: &str) -> String {
 pub async fn admin_token(server: &TestServer) -> String {
     server.user_with_role("root@example.com", PASSWORD, true).await;
     api_token(server, "root@example.com").await
+}
+
+/// Two instances of one deployment: one PostgreSQL, one Redis, one server secret.
+pub async fn pair() -> (TestServer, TestServer) {
+    assert!(std::env::var("TEST_REDIS_URL").is_ok(), "TEST_REDIS_URL is not set: run the suite with scripts/test");
+    let a = TestServer::start(Backend::Postgres).await;
+    let b = a.second_instance().await;
+    (a, b)
+}
+
+/// A client that keeps cookies in a jar the test can read, and never follows redirects.
+pub fn http_with_jar() -> (reqwest::Client, Arc<Jar>) {
+    let jar = Arc::new(Jar::default());
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    (http, jar)
+}
+
+/// The value of cookie `name` in the jar, for the origin `base`.
+pub fn cookie_at(base: &str, jar: &Jar, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base).expect("base URL");
+    let header = jar.cookies(&url)?;
+    let prefix = format!("{name}=");
+    header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix(prefix.as_str())).map(str::to_string)
+}
+
+/// The value of cookie `name` in the jar, for the test server's origin.
+pub fn jar_cookie(server: &TestServer, jar: &Jar, name: &str) -> Option<String> {
+    cookie_at(&server.base, jar, name)
+}
+
+/// The one-time code on its own line in the newest mail to `to` whose subject contains
+/// `subject` (the default mailer writes one `.eml` file per message into the mail directory).
+pub fn mailed_code_in(mail_dir: &std::path::Path, to: &str, subject: &str) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(mail_dir)
+        .expect("mail directory")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+        .collect();
+    files.sort();
+    let first_line = format!("To: {to}");
+    let mail = files
+        .into_iter()
+        .rev()
+        .map(|path| std::fs::read_to_string(path).expect("mail file"))
+        .find(|text| {
+            text.lines().next() == Some(first_line.as_str())
+                && text.lines().any(|line| line.starts_with("Subject:") && line.contains(subject))
+        })
+        .unwrap_or_else(|| panic!("no mail '{subject}' to {to}"));
+    let (_, body) = mail.split_once("\n\n").expect("headers, blank line, body");
+    body.lines()
+        .map(str::trim)
+        .find(|line| line.len() >= 20 && line.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or_else(|| panic!("no code in mail: {mail}"))
+        .to_string()
+}
+
+pub fn mailed_code(server: &TestServer, to: &str, subject: &str) -> String {
+    mailed_code_in(std::path::Path::new(&server.state.config.mail_dir), to, subject)
+}
+
+pub async fn api_post(server: &TestServer, path: &str, bearer: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(server.url(path)).json(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("POST")
+}
+
+/// The first-party password login of the JSON API: its token answer.
+pub async fn api_login(server: &TestServer, email: &str, password: &str) -> Value {
+    let response = api_post(server, "/api/v1/auth/login", None, &json!({ "email": email, "password": password })).await;
+    assert_eq!(response.status(), 200, "API login of {email}");
+    json(response).await
 }

@@ -1,6 +1,7 @@
 //! The internal service routes (SPEC §7) over HTTP: off without a secret, 401 with a wrong one,
 //! upsert by upstream subject (idempotent, one user under concurrency, never linked to an
-//! administrator) and snapshots by oxidp subject or by upstream subject.
+//! administrator, never to an account whose email is unverified) and snapshots by oxidp subject
+//! or by upstream subject.
 
 use oxidp::store::UserStore;
 use serde_json::{Value, json};
@@ -16,9 +17,11 @@ on_both_backends!(
     concurrent_upserts_make_one_user,
     upsert_links_by_email_but_never_to_an_administrator,
     upsert_refuses_bad_input,
+    unverified_local_account_is_never_linked_to_an_upstream_identity,
 );
 
 const UPSERT: &str = "/api/v1/internal/users/upsert-by-sub";
+const INTERNAL_SECRET: &str = "internal-secret-for-threat-tests";
 
 async fn start(backend: Backend) -> TestServer {
     TestServer::start_with(backend, |c| c.internal_secret = Some(SECRET.into())).await
@@ -255,4 +258,41 @@ async fn upsert_refuses_bad_input(backend: Backend) {
         assert_eq!(response.status(), 400, "{body}");
     }
     assert_eq!(server.state.db.count_users().await.expect("count"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account pre-hijacking (SPEC §2): an email someone registered without proving it is never linked
+
+async fn unverified_local_account_is_never_linked_to_an_upstream_identity(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.internal_secret = Some(INTERNAL_SECRET.into())).await;
+    let victim = "victim@example.com";
+    // The attacker registers the victim's email with a password of their own.
+    let response =
+        api_post(&server, "/api/v1/auth/register", None, &json!({ "email": victim, "password": PASSWORD })).await;
+    assert_eq!(response.status(), 201);
+    let squatted = json(response).await;
+    assert_eq!(squatted["email_verified"], false);
+
+    // The victim arrives through the upstream (internal upsert by upstream subject).
+    let upsert = |body: Value| {
+        reqwest::Client::new()
+            .post(server.url("/api/v1/internal/users/upsert-by-sub"))
+            .header("X-Internal-Secret", INTERNAL_SECRET)
+            .json(&body)
+            .send()
+    };
+    let response = upsert(json!({ "sub": "ak-victim", "email": victim })).await.expect("upsert");
+    assert_eq!(response.status(), 409, "never linked to an unverified account");
+    assert_eq!(json(response).await["code"], "email_unverified");
+    use oxidp::store::IdentityStore;
+    assert!(server.state.db.identity("authentik", "ak-victim").await.expect("identity").is_none());
+
+    // Once the email's owner proves it (the code went to the real mailbox), linking is allowed.
+    let code = mailed_code(&server, victim, "Confirm");
+    let response = api_post(&server, "/api/v1/auth/verify-email", None, &json!({ "token": code })).await;
+    assert_eq!(response.status(), 204);
+    let response = upsert(json!({ "sub": "ak-victim", "email": victim })).await.expect("upsert");
+    assert_eq!(response.status(), 200);
+    let linked = json(response).await;
+    assert_eq!((linked["id"].clone(), linked["linked"].clone()), (squatted["id"].clone(), json!(true)));
 }

@@ -109,3 +109,20 @@ async fn second_instance_picks_up_a_rotated_key(backend: Backend) {
     }
     assert!(seen, "the second instance published the key rotated at the first without a restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_at_one_instance_is_used_by_the_other() {
+    let (a, b) = pair().await;
+    oxidp::server::spawn_key_reload(b.state.clone());
+    let client = a.client(&["--name", "svc", "--grant-types", "client_credentials", "--scopes", "api"]).await;
+    let rotated = a.state.keys.rotate().await.expect("rotate");
+    // Published by B (reloads every OXIDP_KEY_REFRESH_INTERVAL; the test reloads at once).
+    b.state.keys.reload().await.expect("reload");
+    let jwks: serde_json::Value = reqwest::get(b.url("/jwks.json")).await.expect("jwks").json().await.expect("json");
+    assert!(jwks["keys"].as_array().expect("keys").iter().any(|k| k["kid"] == rotated.kid.as_str()));
+    a.clock.advance(331);
+    let token = json(token_request(&b, &client, &[("grant_type", "client_credentials")]).await).await;
+    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().expect("token")).expect("header").kid;
+    assert_eq!(kid.as_deref(), Some(rotated.kid.as_str()), "B signs with the key rotated at A once it is active");
+    a.verify_jwt(token["access_token"].as_str().expect("token"), &client.id, "at+jwt").await;
+}

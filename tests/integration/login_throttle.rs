@@ -1,10 +1,17 @@
 //! Password guessing (SPEC §8, issue #8): after the free failures each further failure makes the
 //! next attempt for that account wait, the wait doubling, then the account locks for the rest of
 //! the window. The answers never tell an existing account from an unknown one. Defaults: two
-//! free failures, waits of 1 s then 2 s, the lock at five failures within 900 s.
+//! free failures, waits of 1 s then 2 s, the lock at five failures within 900 s. The limits hold
+//! alike for the JSON login, the login page and across instances; per IP only the lock. Linking an
+//! upstream identity with a password waits the same way (federation/linking.rs).
 
 use serde_json::{Value, json};
 
+use crate::account_api::{browser_login, login_tokens, problem, third_party_client_flags, without_request_id};
+use crate::browser::{
+    BOB, alert, authorize_with, expect_code_redirect, expect_consent_page, expect_login_page, expect_page, first_party,
+    log_in, open_form, post_login, set_cookie,
+};
 use crate::common::*;
 use crate::on_both_backends;
 
@@ -15,6 +22,11 @@ on_both_backends!(
     the_login_page_waits_without_redirecting,
     parallel_attempts_cannot_skip_the_wait,
     waits_and_locks_are_audited_with_their_reason,
+    login_locks_the_account_after_repeated_failures,
+    login_lockout_is_shared_with_the_login_page,
+    wrong_password_and_account_lock_do_not_reveal_accounts,
+    failed_logins_are_limited_per_ip,
+    lockouts_are_audited_alike_for_known_and_unknown_accounts,
 );
 
 const ALICE: &str = "alice@example.com";
@@ -230,4 +242,281 @@ async fn waits_and_locks_are_audited_with_their_reason(backend: Backend) {
     let reasons: Vec<&str> = reasons.iter().map(|(_, reason)| reason.as_str()).collect();
     assert_eq!(reasons, ["delay", "lock"]);
     assert_eq!(entries("login.failed").await.len(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock on the JSON API, shared with the login page
+
+/// One password attempt on the HTML login page, from a fresh /authorize request.
+async fn login_page_attempt(
+    server: &TestServer,
+    browser: &Browser,
+    client: &TestClient,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let pkce = pkce();
+    let response = browser.get(&authorize_url(server, client, &pkce, &[])).await;
+    assert_eq!(response.status(), 302);
+    let next = location(&response);
+    assert!(next.starts_with("/login"), "login page: {next}");
+    let html = browser.get(&server.url(&next)).await.text().await.expect("html");
+    let csrf = form_field(&html, "csrf").expect("csrf");
+    let request = form_field(&html, "request").expect("request");
+    browser
+        .post_form(
+            &server.url("/login"),
+            &[("csrf", &csrf), ("request", &request), ("email", email), ("password", password)],
+        )
+        .await
+}
+
+fn retry_after(response: &reqwest::Response) -> i64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("Retry-After in seconds")
+}
+
+async fn login_locks_the_account_after_repeated_failures(backend: Backend) {
+    // The lock alone; the waits that lead up to it are tested above.
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
+    server.user("alice@example.com", PASSWORD).await;
+    server.user("bob@example.com", PASSWORD).await;
+    let limit = server.state.config.login_account_limit;
+    let window = server.state.config.login_lock_window;
+    assert_eq!(limit, 5, "the default account limit");
+
+    for attempt in 0..limit {
+        let body = problem(login(&server, "alice@example.com", "wrong password!").await, 401).await;
+        assert_eq!(body["code"], "invalid_credentials", "attempt {attempt}");
+    }
+    let response = login(&server, "alice@example.com", PASSWORD).await;
+    let seconds = retry_after(&response);
+    assert!((1..=window).contains(&seconds), "Retry-After {seconds}");
+    let locked = problem(response, 429).await;
+    assert_eq!(locked["code"], "rate_limited");
+
+    // The lock is per account: another account still logs in.
+    login_tokens(&server, "bob@example.com", PASSWORD).await;
+
+    // An unknown email is locked the same way, so the lock does not reveal which accounts exist.
+    for _ in 0..limit {
+        problem(login(&server, "ghost@example.com", "wrong password!").await, 401).await;
+    }
+    let ghost = problem(login(&server, "ghost@example.com", PASSWORD).await, 429).await;
+    assert_eq!(without_request_id(ghost), without_request_id(locked));
+
+    // Still locked just before the window ends, open after it.
+    server.clock.advance(window - 5);
+    problem(login(&server, "alice@example.com", PASSWORD).await, 429).await;
+    server.clock.advance(6);
+    login_tokens(&server, "alice@example.com", PASSWORD).await;
+}
+
+async fn login_lockout_is_shared_with_the_login_page(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
+    server.user("alice@example.com", PASSWORD).await;
+    server.user("bob@example.com", PASSWORD).await;
+    server.user("carol@example.com", PASSWORD).await;
+    let client = server.client(&third_party_client_flags()).await;
+    let limit = server.state.config.login_account_limit;
+
+    // Failures through the API lock the login page.
+    for _ in 0..limit {
+        problem(login(&server, "alice@example.com", "wrong password!").await, 401).await;
+    }
+    let browser = Browser::new();
+    let response = login_page_attempt(&server, &browser, &client, "alice@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 429, "the page refuses the right password");
+    assert!(retry_after(&response) >= 1);
+    let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap_or("")).collect();
+    assert!(cookies.iter().all(|c| !c.starts_with("oxidp_session=")), "no session is started: {cookies:?}");
+
+    // Failures on the page lock the API.
+    let browser = Browser::new();
+    for _ in 0..limit {
+        let response = login_page_attempt(&server, &browser, &client, "bob@example.com", "wrong password!").await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = login(&server, "bob@example.com", PASSWORD).await;
+    assert!(retry_after(&response) >= 1);
+    assert_eq!(problem(response, 429).await["code"], "rate_limited");
+
+    // An account without failures is unaffected on both.
+    browser_login(&server, &client, "carol@example.com").await;
+    login_tokens(&server, "carol@example.com", PASSWORD).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock on the login page, and the limit per IP
+
+async fn wrong_password_and_account_lock_do_not_reveal_accounts(backend: Backend) {
+    // The lock alone; the waits that lead up to it are tested above.
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
+    server.user(ALICE, PASSWORD).await;
+    let client = server.client(&["--name", "Third Party App", "--redirect-uri", REDIRECT]).await;
+    server.user(BOB, PASSWORD).await;
+    assert_eq!(server.state.config.login_account_limit, 5);
+    let browser = Browser::new();
+    let login = expect_login_page(&browser.get(&authorize_with(&server, &client.id, &pkce(), &[])).await);
+    let (mut csrf, request) = open_form(&server, &browser, &login).await;
+
+    // Five wrong passwords: 401 with the form again, no session.
+    let mut wrong_message = String::new();
+    for _ in 0..5 {
+        let response = post_login(&server, &browser, &csrf, &request, ALICE, "wrong password!").await;
+        assert!(set_cookie(&response, "oxidp_session").is_none());
+        let html = expect_page(response, 401).await;
+        csrf = form_field(&html, "csrf").expect("the form again");
+        assert_eq!(form_field(&html, "request").as_deref(), Some(request.as_str()));
+        wrong_message = alert(&html);
+    }
+    // Now even the right password is refused.
+    let response = post_login(&server, &browser, &csrf, &request, ALICE, PASSWORD).await;
+    assert!(response.headers().get("retry-after").is_some(), "429 carries Retry-After");
+    assert!(set_cookie(&response, "oxidp_session").is_none());
+    let locked_message = alert(&expect_page(response, 429).await);
+    assert_ne!(locked_message, wrong_message);
+
+    // An email nobody has: the same answers after as many failures.
+    for _ in 0..5 {
+        let html = expect_page(
+            post_login(&server, &browser, &csrf, &request, "ghost@example.com", "wrong password!").await,
+            401,
+        )
+        .await;
+        assert_eq!(alert(&html), wrong_message, "an unknown email looks like a wrong password");
+    }
+    let html =
+        expect_page(post_login(&server, &browser, &csrf, &request, "ghost@example.com", PASSWORD).await, 429).await;
+    assert_eq!(alert(&html), locked_message, "an unknown email locks like a real one");
+
+    // The lock is per account: bob signs in from the same address.
+    let response = post_login(&server, &browser, &csrf, &request, BOB, PASSWORD).await;
+    assert!(set_cookie(&response, "oxidp_session").is_some());
+    expect_consent_page(&response);
+
+    // Still locked a little before the window ends; open after it.
+    server.clock.advance(880);
+    let login = expect_login_page(
+        &browser.get(&authorize_with(&server, &client.id, &pkce(), &[("prompt", Some("login"))])).await,
+    );
+    let response = log_in(&server, &browser, &login, ALICE, PASSWORD).await;
+    expect_page(response, 429).await;
+    server.clock.advance(21);
+    let login = expect_login_page(
+        &browser.get(&authorize_with(&server, &client.id, &pkce(), &[("prompt", Some("login"))])).await,
+    );
+    let response = log_in(&server, &browser, &login, ALICE, PASSWORD).await;
+    assert!(set_cookie(&response, "oxidp_session").is_some());
+    expect_consent_page(&response);
+}
+
+async fn failed_logins_are_limited_per_ip(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.login_ip_limit = 3).await;
+    for email in [ALICE, BOB, "carol@example.com"] {
+        server.user(email, PASSWORD).await;
+    }
+    let client = first_party(&server).await;
+    let browser = Browser::new();
+    let login = expect_login_page(&browser.get(&authorize_with(&server, &client.id, &pkce(), &[])).await);
+    let (csrf, request) = open_form(&server, &browser, &login).await;
+    // One failure each for three emails: no account reaches its own limit.
+    for email in [ALICE, BOB, "nobody@example.com"] {
+        expect_page(post_login(&server, &browser, &csrf, &request, email, "wrong password!").await, 401).await;
+    }
+    let locked = alert(
+        &expect_page(post_login(&server, &browser, &csrf, &request, "carol@example.com", PASSWORD).await, 429).await,
+    );
+    let unknown = alert(
+        &expect_page(post_login(&server, &browser, &csrf, &request, "dave@example.com", PASSWORD).await, 429).await,
+    );
+    assert_eq!(locked, unknown, "the IP lock does not reveal which accounts exist");
+    // Another browser on the same address is locked too.
+    let other = Browser::new();
+    let other_login = expect_login_page(&other.get(&authorize_with(&server, &client.id, &pkce(), &[])).await);
+    expect_page(log_in(&server, &other, &other_login, "carol@example.com", PASSWORD).await, 429).await;
+
+    server.clock.advance(server.state.config.login_lock_window + 1);
+    let response = post_login(&server, &browser, &csrf, &request, "carol@example.com", PASSWORD).await;
+    assert!(set_cookie(&response, "oxidp_session").is_some());
+    expect_code_redirect(&server, &response, REDIRECT, "state-123");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credential stuffing: locks are audited and look the same for accounts that do not exist
+
+async fn lockouts_are_audited_alike_for_known_and_unknown_accounts(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.login_delay = 0).await;
+    server.user(ALICE, PASSWORD).await;
+    let limit = server.state.config.login_account_limit;
+    for email in [ALICE, "ghost@example.com"] {
+        for _ in 0..limit {
+            let response =
+                api_post(&server, "/api/v1/auth/login", None, &json!({ "email": email, "password": "wrong guess!" }))
+                    .await;
+            assert_eq!(response.status(), 401);
+        }
+        let response =
+            api_post(&server, "/api/v1/auth/login", None, &json!({ "email": email, "password": PASSWORD })).await;
+        assert_eq!(response.status(), 429, "{email} is locked");
+        assert!(response.headers().get("retry-after").is_some());
+    }
+    use oxidp::store::{AuditFilter, AuditStore};
+    let entries = |action: &str| {
+        let filter = AuditFilter { action: Some(action.into()), limit: 100, ..AuditFilter::default() };
+        let db = &server.state.db;
+        async move { db.query_audit(&filter).await.expect("audit") }
+    };
+    let locked = entries("login.locked").await;
+    assert_eq!(locked.len(), 2, "one audited lock each");
+    assert_eq!(entries("login.failed").await.len() as i64, 2 * limit);
+    let shape = |entry: &oxidp::store::AuditEntry| {
+        let details: Value = serde_json::from_str(&entry.details).expect("details JSON");
+        let keys: Vec<String> = details.as_object().expect("object").keys().cloned().collect();
+        (entry.actor_type.clone(), entry.actor_id.clone(), entry.target_type.clone(), entry.target_id.clone(), keys)
+    };
+    assert_eq!(shape(&locked[0]), shape(&locked[1]), "the audit does not tell a real account from a ghost");
+    for entry in &locked {
+        assert!(!entry.details.contains(PASSWORD) && !entry.details.contains("ghost@example.com"));
+        assert!(!entry.details.contains(ALICE), "the email is recorded hashed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across instances (PostgreSQL and Redis)
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_force_waits_and_limits_count_across_instances() {
+    let (a, b) = pair().await;
+    a.user("alice@example.com", PASSWORD).await;
+    let login = |server: &TestServer, password: &str| {
+        let url = server.url("/api/v1/auth/login");
+        let body = json!({ "email": "alice@example.com", "password": password });
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.expect("login");
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().expect("header").to_string());
+            (response.status().as_u16(), retry_after)
+        }
+    };
+    let wrong = "wrong password!!";
+    for server in [&a, &b, &a] {
+        assert_eq!(login(server, wrong).await, (401, None));
+    }
+    // The wait the third failure set (at A) holds at B, and the next one's at A.
+    assert_eq!(login(&b, PASSWORD).await, (429, Some("1".into())));
+    a.clock.advance(1);
+    assert_eq!(login(&b, wrong).await, (401, None));
+    assert_eq!(login(&a, PASSWORD).await, (429, Some("2".into())));
+    a.clock.advance(2);
+    assert_eq!(login(&a, wrong).await, (401, None));
+    // Five failures across both instances lock the account at both.
+    let window = a.state.config.login_lock_window;
+    assert_eq!(login(&a, PASSWORD).await, (429, Some((window - 3).to_string())));
+    assert_eq!(login(&b, PASSWORD).await, (429, Some((window - 3).to_string())));
 }

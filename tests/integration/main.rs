@@ -1,34 +1,39 @@
 //! Integration tests: each runs a real server over HTTP on SQLite and on PostgreSQL.
+//!
+//! The files follow the code: one file (or folder) per module they exercise, e.g. every
+//! refresh-token test in oauth/refresh_token.rs, every test of the login limits in
+//! login_throttle.rs. common.rs is the harness (real servers, clients, helpers shared across
+//! files); browser.rs drives the browser side of the authorization flow page by page.
 
 // A failing test or a broken benchmark set-up should stop loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod common;
 
 mod account_api;
 mod admin_api;
 mod api_keys;
 mod authentik;
-mod browser_flow;
-mod caching;
 mod cli;
-mod code_flow;
+mod client_ip;
 mod faults;
 mod federation;
+mod housekeeping;
 mod internal;
 mod keys;
 mod login_throttle;
-mod logout;
+mod oauth;
 mod observability;
+mod oidc;
 mod openapi_doc;
 mod operations;
+mod pages;
 mod permissions;
-mod redis_sessions;
-mod refresh_and_replay;
 mod scale_out;
-mod secrets_at_rest;
+mod secrets;
+mod session;
 mod signing_algs;
 mod storage;
 mod threats;
-mod token_errors;
 mod trusted_issuers;

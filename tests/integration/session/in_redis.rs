@@ -1,7 +1,7 @@
 //! Browser sessions in Redis (`OXIDP_REDIS_URL` set): where they are, how long Redis keeps
 //! them, and that every way of ending a session removes them there. The session behaviour
 //! itself (idle timeout, absolute lifetime, listing, revoking, rotation) is tested on both
-//! backends elsewhere; the PostgreSQL servers of those tests use Redis.
+//! backends in lifetime.rs and account_api/me.rs; the PostgreSQL servers of those tests use Redis.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,6 @@ use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::common::*;
-use crate::threats::{http_with_jar, jar_cookie};
 
 const SESSION_TTL: i64 = 1000;
 const IDLE_TTL: i64 = 600;

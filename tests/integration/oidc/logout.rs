@@ -1,6 +1,7 @@
 //! RP-initiated logout (OIDC RP-Initiated Logout 1.0, SPEC §1) over real HTTP: the
 //! `id_token_hint` (accepted when expired, refused when forged), registered
-//! post-logout redirect URIs only, and a CSRF-protected confirmation without a hint.
+//! post-logout redirect URIs only, a CSRF-protected confirmation without a hint, and no access
+//! token as a hint (RFC 8725 §3.11).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ on_both_backends!(
     invalid_requests_show_an_error_page_and_keep_the_session,
     without_a_hint_a_confirmation_comes_first,
     hint_for_another_user_asks_for_confirmation,
+    access_token_is_not_an_id_token_hint,
 );
 
 const BYE: &str = "https://app.example/bye";
@@ -409,4 +411,51 @@ async fn hint_for_another_user_asks_for_confirmation(backend: Backend) {
     assert_eq!(location(&response), BYE);
     assert!(!session_alive(&server, &client, &bob_session).await);
     assert!(session_alive(&server, &client, &alice_session).await, "alice's session in her own browser is untouched");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token confusion (RFC 8725 §3.11, RFC 9068 §4): an access token is no ID token hint
+
+async fn access_token_is_not_an_id_token_hint(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user(ALICE, PASSWORD).await;
+    let client = server.client(&["--name", "RP", "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", BYE]).await;
+    let service = server.client(&["--name", "Service", "--grant-types", "client_credentials", "--scopes", "api"]).await;
+    let (http, jar) = http_with_jar();
+    let browser = Browser { http };
+    let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
+    let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
+    let session = jar_cookie(&server, &jar, "oxidp_session").expect("session");
+    let access = tokens["access_token"].as_str().expect("access token");
+    // The access token's audience is the client, like an ID token's.
+    assert_eq!(
+        server.verify_jwt(access, &client.id, "at+jwt").await["sub"],
+        server.verify_jwt(tokens["id_token"].as_str().expect("id"), &client.id, "JWT").await["sub"]
+    );
+    let service_token =
+        json(token_request(&server, &service, &[("grant_type", "client_credentials")]).await).await["access_token"]
+            .as_str()
+            .expect("client token")
+            .to_string();
+
+    for (what, hint) in [("access token", access), ("client_credentials token", service_token.as_str())] {
+        for redirect in [Some(BYE), None] {
+            let mut params = vec![("id_token_hint", hint)];
+            if let Some(redirect) = redirect {
+                params.push(("post_logout_redirect_uri", redirect));
+            }
+            let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+            let response = browser.get(&server.url(&format!("/logout?{query}"))).await;
+            assert_eq!(response.status(), 400, "{what} as id_token_hint (redirect {redirect:?})");
+            assert!(response.headers().get("location").is_none(), "{what}");
+            assert!(session_alive(&server, &client, &session).await, "{what}: the session is kept");
+        }
+    }
+    // The ID token itself ends the session.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("id_token_hint", tokens["id_token"].as_str().expect("id")), ("post_logout_redirect_uri", BYE)])
+        .finish();
+    let response = browser.get(&server.url(&format!("/logout?{query}"))).await;
+    assert_eq!(response.status(), 303);
+    assert!(!session_alive(&server, &client, &session).await);
 }

@@ -1,6 +1,13 @@
-//! Refresh-token rotation, the concurrent-refresh grace window, reuse detection, code replay,
-//! and the rule for issuing refresh tokens at all.
+//! The refresh-token grant (`src/oauth/grants/refresh_token.rs`): rotation, the concurrent-refresh
+//! grace window, reuse detection, the rule for issuing refresh tokens at all, scope, lifetimes,
+//! the binding to the client, and revocation of the grant through its refresh token. Elsewhere:
+//! the JSON API's `/auth/refresh` and `/auth/logout` for the built-in `oxidp-api` client
+//! (account_api/auth.rs), reuse across two instances (scale_out.rs), and the audit of reuse
+//! (observability.rs).
 
+use serde_json::json;
+
+use super::{code_flow, expect_oauth_error, expect_token, introspect, revoke};
 use crate::common::*;
 use crate::on_both_backends;
 
@@ -8,14 +15,14 @@ on_both_backends!(
     refresh_rotates_and_old_token_within_grace_returns_same_successor,
     refresh_reuse_after_grace_revokes_the_family,
     concurrent_refreshes_agree_on_one_successor,
-    code_replay_revokes_what_the_code_issued,
     refresh_token_only_with_offline_access_and_the_grant,
     refresh_can_narrow_scope_but_not_widen_it,
     refresh_tokens_expire_sliding_and_absolute,
     refresh_token_of_another_client_is_refused,
+    revoking_the_refresh_token_revokes_the_grant,
 );
 
-async fn setup(backend: Backend) -> (TestServer, TestClient, Browser) {
+pub(super) async fn setup(backend: Backend) -> (TestServer, TestClient, Browser) {
     let server = TestServer::start(backend).await;
     server.user("alice@example.com", PASSWORD).await;
     let client = server.client(&["--name", "App", "--redirect-uri", REDIRECT]).await;
@@ -29,11 +36,11 @@ async fn first_tokens(server: &TestServer, client: &TestClient, browser: &Browse
     json(response).await
 }
 
-async fn refresh(server: &TestServer, client: &TestClient, token: &str) -> reqwest::Response {
+pub(super) async fn refresh(server: &TestServer, client: &TestClient, token: &str) -> reqwest::Response {
     token_request(server, client, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
 }
 
-async fn is_active(server: &TestServer, client: &TestClient, token: &str) -> bool {
+pub(super) async fn is_active(server: &TestServer, client: &TestClient, token: &str) -> bool {
     let answer = json(client_post(server, "/introspect", client, &[("token", token)]).await).await;
     answer["active"].as_bool().expect("active is a boolean")
 }
@@ -110,27 +117,6 @@ async fn concurrent_refreshes_agree_on_one_successor(backend: Backend) {
     successors.dedup();
     assert_eq!(successors.len(), 1, "every concurrent refresh got the same successor");
     assert!(is_active(&server, &client, &successors[0]).await);
-}
-
-async fn code_replay_revokes_what_the_code_issued(backend: Backend) {
-    let (server, client, browser) = setup(backend).await;
-    let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
-    let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
-    let access = tokens["access_token"].as_str().expect("access");
-    let refresh_token = tokens["refresh_token"].as_str().expect("refresh");
-    assert!(is_active(&server, &client, access).await);
-
-    let replay = redeem(&server, &client, &code, &pkce.verifier).await;
-    assert_eq!(replay.status(), 400);
-    let body = json(replay).await;
-    assert_eq!(body["error"], "invalid_grant");
-
-    assert!(!is_active(&server, &client, access).await, "the access token the code issued is revoked");
-    assert!(!is_active(&server, &client, refresh_token).await);
-    assert_eq!(json(refresh(&server, &client, refresh_token).await).await["error"], "invalid_grant");
-    let http = reqwest::Client::new();
-    let info = http.get(server.url("/userinfo")).bearer_auth(access).send().await.expect("userinfo");
-    assert_eq!(info.status(), 401);
 }
 
 async fn refresh_token_only_with_offline_access_and_the_grant(backend: Backend) {
@@ -213,4 +199,32 @@ async fn refresh_token_of_another_client_is_refused(backend: Backend) {
     assert_eq!(json(response).await["error"], "invalid_grant");
     // The rightful client can still use it.
     assert_eq!(refresh(&server, &client, stolen).await.status(), 200);
+}
+
+async fn revoking_the_refresh_token_revokes_the_grant(backend: Backend) {
+    let flow = code_flow(backend).await;
+    let (server, client) = (&flow.server, &flow.client);
+
+    // A refresh first, so the grant has two access tokens and a rotated refresh token.
+    let response =
+        token_request(server, client, &[("grant_type", "refresh_token"), ("refresh_token", &flow.refresh_token)]).await;
+    let refreshed = expect_token(response).await;
+    let second_access = refreshed["access_token"].as_str().expect("access").to_string();
+    let second_refresh = refreshed["refresh_token"].as_str().expect("refresh").to_string();
+    for token in [&flow.access_token, &second_access, &second_refresh] {
+        assert_eq!(introspect(server, client, token).await["active"], true);
+    }
+
+    revoke(server, client, &second_refresh).await;
+    for token in [&flow.access_token, &second_access, &second_refresh, &flow.refresh_token] {
+        assert_eq!(introspect(server, client, token).await, json!({ "active": false }), "the whole grant is revoked");
+    }
+    let http = reqwest::Client::new();
+    for token in [&flow.access_token, &second_access] {
+        let response = http.get(server.url("/userinfo")).bearer_auth(token).send().await.expect("userinfo");
+        assert_eq!(response.status(), 401);
+    }
+    let response =
+        token_request(server, client, &[("grant_type", "refresh_token"), ("refresh_token", &second_refresh)]).await;
+    expect_oauth_error(response, 400, "invalid_grant").await;
 }
