@@ -73,7 +73,14 @@ fn build() -> Harness {
         let user = oxidp::admin::users::create(&state, &oxidp::audit::Initiator::cli(), USER_EMAIL, USER_PASSWORD, None, true)
             .await
             .unwrap_or_else(|_| panic!("user"));
-        let key = oxidp::apikeys::create(&state, &oxidp::audit::Initiator::cli(), &user, "fuzz", vec!["read:users".into()], None)
+        // As if the administrator had just signed in with an admin token.
+        let minter = oxidp::apikeys::Minter {
+            scopes: vec!["account".into(), "admin".into()],
+            auth_time: Some(oxidp::clock::Clock::now(&oxidp::clock::SystemClock)),
+            external: false,
+        };
+        let by = oxidp::audit::Initiator::cli();
+        let key = oxidp::apikeys::create(&state, &by, &minter, &user, "fuzz", vec!["read:users".into()], None)
             .await
             .unwrap_or_else(|e| panic!("api key: {e}"));
         let client = oxidp::cli::create_client(&state, client_args()).await.unwrap_or_else(|_| panic!("client"));

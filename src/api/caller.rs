@@ -14,8 +14,9 @@ use crate::store::{User, UserStore};
 
 #[derive(Debug, Clone)]
 pub enum Credential {
-    /// An access token: its scopes and the grant it belongs to.
-    Token { scopes: Vec<String>, grant_id: Option<String> },
+    /// An access token: its scopes, the grant it belongs to, when its user signed in, and
+    /// whether another issuer made it.
+    Token { scopes: Vec<String>, grant_id: Option<String>, auth_time: Option<i64>, external: bool },
     /// An API key: its effective scopes (key scopes ∩ the owner's current rights).
     ApiKey { id: String, scopes: Vec<String> },
 }
@@ -59,6 +60,18 @@ impl Caller {
         }
     }
 
+    /// What this caller may hand on to a new API key; keys never mint keys.
+    pub fn minter(&self) -> Result<apikeys::Minter, ApiError> {
+        match &self.credential {
+            Credential::Token { scopes, auth_time, external, .. } => {
+                Ok(apikeys::Minter { scopes: scopes.clone(), auth_time: *auth_time, external: *external })
+            }
+            Credential::ApiKey { .. } => {
+                Err(ApiError::forbidden("bearer_required", "API keys are managed with a Bearer token, not with a key"))
+            }
+        }
+    }
+
     pub fn grant_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::Token { grant_id, .. } => grant_id.as_deref(),
@@ -81,7 +94,12 @@ pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Calle
     if let Some(external) = crate::trusted_issuers::authenticate(state, token).await {
         let user = external.map_err(external_token_problem)?;
         // A trusted issuer's token acts on its user's own account, never as an administrator.
-        let credential = Credential::Token { scopes: vec![scope::ACCOUNT.to_string()], grant_id: None };
+        let credential = Credential::Token {
+            scopes: vec![scope::ACCOUNT.to_string()],
+            grant_id: None,
+            auth_time: None,
+            external: true,
+        };
         return Ok(Caller { user, credential });
     }
     let invalid = || ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked");
@@ -98,7 +116,9 @@ pub async fn caller_from_token(state: &SharedState, token: &str) -> Result<Calle
         return Err(ApiError::forbidden("insufficient_scope", "the access token lacks the account scope"));
     }
     let user = state.db.user_by_sub(&token.subject).await?.filter(User::is_active).ok_or_else(invalid)?;
-    Ok(Caller { user, credential: Credential::Token { scopes: token.scopes, grant_id: token.grant_id } })
+    let auth_time = token.claims.get("auth_time").and_then(serde_json::Value::as_i64);
+    let credential = Credential::Token { scopes: token.scopes, grant_id: token.grant_id, auth_time, external: false };
+    Ok(Caller { user, credential })
 }
 
 fn external_token_problem(error: crate::trusted_issuers::TrustedTokenError) -> ApiError {

@@ -175,7 +175,9 @@ impl MeApi {
         caller.require(Need::ManageKeys)?;
         let Json(body) = body;
         let by = caller_initiator(&state, req, &caller.user);
-        let created = apikeys::create(&state, &by, &caller.user, &body.name, body.scopes, body.expires_at).await?;
+        let minter = caller.minter()?;
+        let created =
+            apikeys::create(&state, &by, &minter, &caller.user, &body.name, body.scopes, body.expires_at).await?;
         Ok(KeyCreated::Created(Json(CreatedApiKey { key: created.secret, details: created.key.into() })))
     }
 

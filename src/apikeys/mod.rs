@@ -24,6 +24,9 @@ pub enum ApiKeyError {
     Invalid { field: &'static str, message: String },
     #[error("the API key is invalid, expired or revoked")]
     Unauthenticated,
+    /// The credential asking may not mint this key (`code` says why, stable for clients).
+    #[error("{message}")]
+    NotAllowed { code: &'static str, message: String },
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -50,6 +53,43 @@ fn base62(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The credential that asks for a new key: a key never has more rights than what minted it.
+#[derive(Debug, Clone)]
+pub struct Minter {
+    /// The scopes of the access token.
+    pub scopes: Vec<String>,
+    /// When the person behind the token signed in (`auth_time`).
+    pub auth_time: Option<i64>,
+    /// A token from another issuer (a trusted issuer, later token exchange): it never mints.
+    pub external: bool,
+}
+
+impl Minter {
+    /// Refuses what this credential may not hand on (issue #12: no privilege escalation).
+    fn check(&self, state: &AppState, owner: &User, scopes: &[String]) -> Result<(), ApiKeyError> {
+        let refuse = |code, message: &str| Err(ApiKeyError::NotAllowed { code, message: message.into() });
+        if self.external {
+            return refuse("external_token", "a token from another issuer cannot create API keys");
+        }
+        if !owner.email_verified {
+            return refuse("email_unverified", "verify your email address before creating API keys");
+        }
+        if scopes.iter().any(|s| s == ADMIN) {
+            if !self.scopes.iter().any(|s| s == crate::oauth::scope::ADMIN) {
+                return refuse("insufficient_scope", "an admin key needs an access token with the admin scope");
+            }
+            let max_age = state.config.step_up_max_age;
+            if self.auth_time.is_none_or(|at| state.now() - at > max_age) {
+                return refuse(
+                    "step_up_required",
+                    &format!("an admin key needs a sign-in within the last {max_age} seconds; sign in again"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct CreatedKey {
     pub key: ApiKey,
     /// The full key, shown once.
@@ -59,6 +99,7 @@ pub struct CreatedKey {
 pub async fn create(
     state: &AppState,
     by: &Initiator,
+    minter: &Minter,
     owner: &User,
     name: &str,
     scopes: Vec<String>,
@@ -83,6 +124,7 @@ pub async fn create(
             message: "only administrators may create admin keys".into(),
         });
     }
+    minter.check(state, owner, &scopes)?;
     let now = state.now();
     if expires_at.is_some_and(|at| at <= now) {
         return Err(ApiKeyError::Invalid { field: "expires_at", message: "must be in the future".into() });

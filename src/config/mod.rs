@@ -93,6 +93,8 @@ pub struct Config {
     /// Failed client authentications allowed per client and source address per minute at the
     /// token endpoints (a correct credential is never refused).
     pub client_auth_failure_limit: i64,
+    /// How recent a sign-in must be for a credential to mint an administrator's credential (seconds).
+    pub step_up_max_age: i64,
     /// Token requests allowed per client per minute (0 = no limit).
     pub token_rate_limit: i64,
     pub max_body_bytes: usize,
@@ -141,6 +143,7 @@ impl Default for Config {
             login_delay: 1,
             login_max_delay: 60,
             client_auth_failure_limit: 20,
+            step_up_max_age: 600,
             token_rate_limit: 0,
             max_body_bytes: 64 * 1024,
             upstream: BTreeMap::new(),

@@ -37,6 +37,7 @@ impl Config {
             ("OXIDP_LOGIN_IP_LIMIT", self.login_ip_limit),
             ("OXIDP_LOGIN_LOCK_WINDOW", self.login_lock_window),
             ("OXIDP_CLIENT_AUTH_FAILURE_LIMIT", self.client_auth_failure_limit),
+            ("OXIDP_STEP_UP_MAX_AGE", self.step_up_max_age),
         ];
         for (name, value) in positive {
             if value <= 0 {

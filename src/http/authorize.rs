@@ -61,6 +61,11 @@ pub async fn authorize_post(req: &Request, body: Body, Data(state): Data<&Shared
             for (key, value) in params.iter() {
                 query.append_pair(key, value);
             }
+            // A repeated parameter stays repeated, so the GET refuses it exactly as if it had
+            // been sent in the query (issue #12 item 7).
+            for key in params.repeated() {
+                query.append_pair(key, params.get(key).unwrap_or_default());
+            }
             see_other(&format!("/authorize?{}", query.finish()))
         }
         Err(error) => bad_request_page(req, body_error_message(error)),

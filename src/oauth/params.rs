@@ -58,6 +58,11 @@ impl Params {
         self.values.iter().find(|(_, value)| value.len() > MAX_PARAM_LEN).map(|(key, _)| key.as_str())
     }
 
+    /// The names that came more than once.
+    pub fn repeated(&self) -> impl Iterator<Item = &str> {
+        self.repeated.iter().map(String::as_str)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -10,7 +10,9 @@ use crate::state::AppState;
 /// The connecting peer, or the right-most untrusted `X-Forwarded-For` hop when the peer
 /// is a trusted proxy (SPEC §8).
 pub fn client_ip(state: &AppState, req: &Request) -> String {
-    let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    // Bound to `[::]`, IPv4 clients arrive IPv4-mapped (`::ffff:a.b.c.d`): they are their IPv4
+    // address for trusted proxies, allowlists, throttles and the audit log alike.
+    let peer = req.remote_addr().as_socket_addr().map(|addr| addr.ip().to_canonical());
     let Some(peer) = peer else { return "unknown".into() };
     let trusted = |ip: &IpAddr| state.config.trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(&peer) {
@@ -21,7 +23,7 @@ pub fn client_ip(state: &AppState, req: &Request) -> String {
     forwarded
         .split(',')
         .rev()
-        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
         .find(|ip| !trusted(ip))
         .unwrap_or(peer)
         .to_string()

@@ -15,6 +15,7 @@ on_both_backends!(
     last_used_at_is_recorded_on_use,
     owner_ban_and_demotion_take_effect_at_once,
     key_list_paginates_newest_first,
+    a_key_never_has_more_rights_than_the_credential_that_made_it,
 );
 
 const KEYS: &str = "/api/v1/users/me/api-keys";
@@ -525,4 +526,48 @@ async fn walk(server: &TestServer, token: &str, limit: u32) -> Vec<Vec<String>> 
         }
     }
     panic!("pagination did not end");
+}
+
+/// Issue #12 item 1: a credential never mints a credential with more rights than itself. The
+/// attack: a token that may only "manage your account" asks for an `admin` key, which would
+/// act as a full administrator and outlive the token.
+async fn a_key_never_has_more_rights_than_the_credential_that_made_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user_with_role("root@example.com", PASSWORD, true).await;
+    let flags = ["--name", "Account app", "--redirect-uri", REDIRECT, "--first-party", "--scopes", "openid account"];
+    let app = server.client(&flags).await;
+    let pkce = pkce();
+    let url = authorize_url(&server, &app, &pkce, &[("scope", "openid account")]);
+    let redirect = run_browser_flow(&server, &Browser::new(), &url, "root@example.com", PASSWORD).await;
+    let code = query_of(&redirect).get("code").cloned().expect("code");
+    let tokens = json(redeem(&server, &app, &code, &pkce.verifier).await).await;
+    let account_only = tokens["access_token"].as_str().expect("access token").to_string();
+    assert_eq!(tokens["scope"], "openid account", "{tokens}");
+
+    let escalate = json!({"name": "escalate", "scopes": ["admin"]});
+    assert_problem(create_key(&server, &account_only, escalate.clone()).await, 403, "insufficient_scope").await;
+    // Within its own rights it still mints.
+    new_key(&server, &account_only, "mine", &["read:users", "write:users"]).await;
+
+    // An admin token needs a recent sign-in (OXIDP_STEP_UP_MAX_AGE, 600 s by default).
+    let admin = api_token(&server, "root@example.com").await;
+    server.clock.advance(601);
+    assert_problem(create_key(&server, &admin, escalate.clone()).await, 403, "step_up_required").await;
+    let fresh = api_token(&server, "root@example.com").await;
+    new_key(&server, &fresh, "admin", &["admin"]).await;
+
+    // An address nobody has proven mints no key at all.
+    let registered =
+        api_post(&server, "/api/v1/auth/register", None, &json!({"email": "eve@example.com", "password": PASSWORD}))
+            .await;
+    assert_eq!(registered.status(), 201);
+    let unverified = api_token(&server, "eve@example.com").await;
+    let body = json!({"name": "squatter", "scopes": ["read:users"]});
+    assert_problem(create_key(&server, &unverified, body).await, 403, "email_unverified").await;
+
+    // Nothing was created by the refused requests.
+    let listed = list_keys(&server, &fresh, "").await;
+    let names: Vec<&str> =
+        listed["items"].as_array().expect("items").iter().filter_map(|k| k["name"].as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }

@@ -10,7 +10,35 @@ use crate::on_both_backends;
 on_both_backends!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     forwarded_for_skips_trusted_hops_and_is_ignored_from_other_peers,
+    an_ipv4_mapped_peer_counts_as_its_ipv4_address,
 );
+
+/// Issue #12 item 7: bound to `[::]`, an IPv4 client arrives as `::ffff:127.0.0.1`; it is the
+/// IPv4 address for trusted proxies, allowlists, throttles and the audit log.
+async fn an_ipv4_mapped_peer_counts_as_its_ipv4_address(backend: Backend) {
+    let server = TestServer::start_dual_stack(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("cidr")];
+    })
+    .await;
+    let login = |forwarded: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({ "email": "nobody@example.com", "password": "wrong password!" }));
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.send()
+    };
+    assert_eq!(login(None).await.expect("login").status(), 401);
+    // The mapped peer is the trusted proxy 127.0.0.1, so its X-Forwarded-For is believed.
+    assert_eq!(login(Some("203.0.113.9")).await.expect("login").status(), 401);
+    use oxidp::store::{AuditFilter, AuditStore};
+    let filter = AuditFilter { action: Some("login.failed".into()), limit: 10, ..AuditFilter::default() };
+    let mut ips: Vec<String> =
+        server.state.db.query_audit(&filter).await.expect("audit").into_iter().filter_map(|e| e.ip).collect();
+    ips.sort();
+    assert_eq!(ips, ["127.0.0.1", "203.0.113.9"]);
+}
 
 const ALICE: &str = "alice@example.com";
 

@@ -61,6 +61,16 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_listening(backend, "127.0.0.1:0", adjust).await
+    }
+
+    /// Listening on every IPv6 and IPv4 address (`[::]`), where an IPv4 client's address
+    /// arrives IPv4-mapped (`::ffff:127.0.0.1`); the base URL stays `http://127.0.0.1:PORT`.
+    pub async fn start_dual_stack(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_listening(backend, "[::]:0", adjust).await
+    }
+
+    async fn start_listening(backend: Backend, listen: &'static str, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, redis_url) = match backend {
             Backend::Sqlite => (format!("sqlite://{}?mode=rwc", dir.path().join("oxidp.db").display()), None),
@@ -68,7 +78,8 @@ impl TestServer {
         };
         // Each server gets its own Redis namespace, so parallel tests never share counters.
         let prefix = format!("oxidp-test:{}:", uuid::Uuid::new_v4().simple());
-        Self::start_on(database_url, dir, |config| {
+        let clock = ManualClock::starting_now();
+        Self::start_at(listen, database_url, dir, clock, |config| {
             config.redis_url = redis_url;
             config.redis_key_prefix = prefix;
             adjust(config);
@@ -104,8 +115,18 @@ impl TestServer {
         clock: ManualClock,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let bound = oxidp::server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        let base = format!("http://{}", bound.local_addr);
+        Self::start_at("127.0.0.1:0", database_url, dir, clock, adjust).await
+    }
+
+    async fn start_at(
+        listen: &str,
+        database_url: String,
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let bound = oxidp::server::bind(listen.parse().expect("addr")).expect("bind");
+        let base = format!("http://127.0.0.1:{}", bound.local_addr.port());
         let mut config = Config {
             issuer: base.clone(),
             database_url: database_url.clone(),

@@ -59,6 +59,7 @@ impl From<crate::apikeys::ApiKeyError> for ApiError {
             E::Unauthenticated => {
                 ApiError::unauthorized("invalid_api_key", "the API key is invalid, expired or revoked")
             }
+            E::NotAllowed { code, message } => ApiError::forbidden(code, message),
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),
         }

@@ -152,4 +152,18 @@ async fn post_authorize_is_answered_with_303_to_get(backend: Backend) {
         "posted state",
     );
     assert_eq!(redeem(&server, &client, &code, &pkce.verifier).await.status(), 200);
+
+    // A repeated parameter is refused like in the query: a second client_id or redirect_uri
+    // gets the error page, never a redirect (issue #12 item 7).
+    for repeated in ["client_id", "redirect_uri"] {
+        let mut twice: Vec<(&str, &str)> = form.to_vec();
+        twice.push((repeated, if repeated == "client_id" { "another-client" } else { "https://evil.example/cb" }));
+        let response = browser.post_form(&server.url("/authorize"), &twice).await;
+        assert_eq!(response.status(), 303, "{repeated}");
+        let page = browser.get(&server.url(&location(&response))).await;
+        assert_eq!(page.status(), 400, "{repeated}");
+        assert!(page.headers().get("location").is_none(), "{repeated}");
+        let html = page.text().await.expect("html");
+        assert!(html.contains(&format!("more than one {repeated}")), "{repeated}: {html}");
+    }
 }
