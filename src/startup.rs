@@ -7,5 +7,8 @@ use crate::state::{AppState, SharedState, StartError};
 pub async fn start(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
     let state = AppState::open(config, clock).await?;
     crate::oauth::first_party::ensure_builtin_client(&state).await?;
+    crate::admin::clients::demote_public_resource_servers(&state)
+        .await
+        .map_err(|error| StartError::Database(crate::store::StoreError::Corrupt(error.to_string())))?;
     Ok(state)
 }

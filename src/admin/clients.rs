@@ -93,6 +93,12 @@ impl ClientSpec {
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
             return Err(field("grant_types", "client_credentials is not allowed for a public client"));
         }
+        if self.public && self.resource_server {
+            return Err(field(
+                "resource_server",
+                "a public client cannot be a resource server: it has no secret, so anyone could introspect with its id",
+            ));
+        }
         if self.public && self.pkce_exempt {
             return Err(field("pkce_exempt", "only confidential clients may be exempt from PKCE"));
         }
@@ -296,4 +302,22 @@ pub fn describe(client: &Client) -> Value {
         "resource_server": client.resource_server,
         "token_endpoint_auth_method": if client.is_public { "none" } else { "client_secret_basic" },
     })
+}
+
+/// Public clients that earlier versions let be resource servers lose that right at start: with
+/// no secret, anyone knowing the client_id could introspect every token (issue #12). Each is
+/// logged and audited; later starts find none.
+pub async fn demote_public_resource_servers(state: &AppState) -> Result<Vec<String>, ClientError> {
+    let demoted = state.db.demote_public_resource_servers(state.now()).await?;
+    if demoted.is_empty() {
+        return Ok(demoted);
+    }
+    crate::oauth::clients::changed(state).await?;
+    let by = Initiator::system();
+    for id in &demoted {
+        tracing::warn!(client_id = %id, "public client is no longer a resource server (it has no secret to introspect with)");
+        let details = json!({ "resource_server": false, "reason": "public clients cannot be resource servers" });
+        by.record(state, "client.update", ("client", id), details).await?;
+    }
+    Ok(demoted)
 }

@@ -19,7 +19,8 @@ pub async fn introspect(
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let inactive = json!({ "active": false });
     let now = state.now();
-    let may_see = |client_id: &str| client_id == caller.id || caller.resource_server;
+    // A public client has no secret, so it is never a resource server, whatever is stored.
+    let may_see = |client_id: &str| client_id == caller.id || (caller.resource_server && !caller.is_public);
 
     // Refresh tokens are opaque base64url; a token with dots is a JWT, so skip the lookup.
     let refresh = if token.contains('.') { None } else { refresh_token::find(state, token).await? };

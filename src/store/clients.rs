@@ -101,6 +101,8 @@ pub trait ClientStore {
     async fn update_client(&self, client: &NewClient, now: i64) -> StoreResult<bool>;
     async fn set_client_secret_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<bool>;
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Takes the resource-server right from every public client; returns their ids.
+    async fn demote_public_resource_servers(&self, now: i64) -> StoreResult<Vec<String>>;
 }
 
 impl ClientStore for Db {
@@ -189,6 +191,16 @@ impl ClientStore for Db {
         Ok(changed == 1)
     }
 
+    async fn demote_public_resource_servers(&self, now: i64) -> StoreResult<Vec<String>> {
+        let sql = "UPDATE clients SET resource_server = $1, updated_at = $2 \
+                   WHERE is_public = $3 AND resource_server = $3 RETURNING id";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql)
+            .bind(false)
+            .bind(now)
+            .bind(true)
+            .fetch_all(pool)
+            .await)?)
+    }
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         let deleted = on_pool!(self, |pool| sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)

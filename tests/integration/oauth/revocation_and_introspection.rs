@@ -13,7 +13,54 @@ on_both_backends!(
     revoked_tokens_introspect_as_inactive,
     other_clients_cannot_revoke_or_introspect,
     resource_server_introspects_other_clients_tokens,
+    a_public_client_is_never_a_resource_server,
 );
+
+/// Issue #12 item 7: a public client has no secret, so as a resource server anyone knowing its
+/// client_id could introspect every token. Registration refuses the combination; one stored
+/// by an earlier version sees nothing and loses the right at the next start, audited.
+async fn a_public_client_is_never_a_resource_server(backend: Backend) {
+    use oxidp::store::{AuditFilter, AuditStore, ClientStore, NewClient};
+    let flow = code_flow(backend).await;
+    let server = &flow.server;
+    let admin = admin_token(server).await;
+    let body = json!({ "name": "Both", "redirect_uris": [REDIRECT], "public": true, "resource_server": true });
+    let refused = api_post(server, "/api/v1/admin/clients", Some(&admin), &body).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(json(refused).await["field"], "resource_server");
+
+    let stored = NewClient {
+        id: "legacy-public-rs".into(),
+        name: "Legacy public resource server".into(),
+        secret_hash: None,
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        scopes: vec!["openid".into()],
+        audiences: vec![],
+        resources: vec![],
+        is_public: true,
+        first_party: false,
+        resource_server: true,
+        pkce_exempt: false,
+        api_access: false,
+        id_token_alg: None,
+    };
+    server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");
+    let legacy = TestClient { id: "legacy-public-rs".into(), secret: None };
+    assert_eq!(introspect(server, &legacy, &flow.access_token).await, json!({ "active": false }));
+    assert_eq!(introspect(server, &legacy, &flow.refresh_token).await, json!({ "active": false }));
+
+    let restarted = server.second_instance().await;
+    let client = restarted.state.db.client_by_id("legacy-public-rs").await.expect("read").expect("client");
+    assert!(!client.resource_server, "demoted at start");
+    let filter = AuditFilter { target_id: Some("legacy-public-rs".into()), limit: 10, ..AuditFilter::default() };
+    let entries = restarted.state.db.query_audit(&filter).await.expect("audit");
+    assert!(
+        entries.iter().any(|e| e.action == "client.update" && e.details.contains("resource_server")),
+        "{entries:?}"
+    );
+}
 
 async fn revoked_tokens_introspect_as_inactive(backend: Backend) {
     let flow = code_flow(backend).await;
