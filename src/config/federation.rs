@@ -105,6 +105,22 @@ pub struct TrustedIssuerConfig {
     pub trust_email: Option<bool>,
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// The JWT `typ` values accepted (default `at+jwt`): never the issuer's ID tokens unless
+    /// listed here.
+    #[serde(default, deserialize_with = "lenient::option_list")]
+    pub token_types: Option<Vec<String>>,
+}
+
+impl TrustedIssuerConfig {
+    /// Whether a token of this `typ` header is accepted (`application/` may be left out, RFC 7515 §4.1.9).
+    pub fn accepts_type(&self, typ: Option<&str>) -> bool {
+        let normal = |t: &str| t.trim().trim_start_matches("application/").to_ascii_lowercase();
+        let Some(typ) = typ.map(normal) else { return false };
+        match &self.token_types {
+            Some(types) => types.iter().any(|t| normal(t) == typ),
+            None => typ == "at+jwt",
+        }
+    }
 }
 
 /// Authentik's admin API, `OXIDP_AUTHENTIK__*`.

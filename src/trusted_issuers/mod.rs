@@ -185,6 +185,9 @@ impl TrustedIssuer {
         if !ALGORITHMS.contains(&alg.as_str()) {
             return Err(TrustedTokenError::Invalid(format!("algorithm {alg:?} is not accepted")));
         }
+        if !self.config.accepts_type(header.claim("typ").and_then(Value::as_str)) {
+            return Err(TrustedTokenError::Invalid("its typ is not a configured token type".into()));
+        }
         let kid = header.claim("kid").and_then(Value::as_str).map(str::to_string);
         let keys = self.keys(state, false).await?;
         let keys = match find_key(&keys, kid.as_deref(), &alg) {

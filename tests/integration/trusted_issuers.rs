@@ -24,6 +24,7 @@ async fn servers(backend: Backend) -> (TestServer, TestServer) {
             jwks_url: None,
             trust_email: Some(true),
             timeout: Some(2),
+            token_types: None,
         };
         config.trusted_issuer.insert("a".into(), trusted);
     })
@@ -156,6 +157,19 @@ async fn foreign_and_forged_tokens_are_refused(backend: Backend) {
     assert_eq!(problem_code(response).await, "identity_conflict");
     let admin_at_a = a.state.db.user_by_email("admin@example.com").await.expect("db").expect("admin at A");
     assert!(b.state.db.identity("a", &admin_at_a.sub).await.expect("db").is_none());
+
+    // Issue #12 item 7: A's ID tokens (typ JWT), signed with A's real key and naming B's
+    // audience, are not access tokens: refused unless OXIDP_TRUSTED_ISSUER__A__TOKEN_TYPES lists them.
+    let now = a.clock_now();
+    let id_token_claims = json!({
+        "iss": a.base, "sub": "id-token-subject", "aud": AUDIENCE, "exp": now + 600, "iat": now,
+        "email": "idtoken@example.com", "email_verified": true,
+    });
+    let id_token = a.state.keys.sign("JWT", id_token_claims.as_object().expect("claims")).expect("sign");
+    let response = me(&b, &id_token).await;
+    assert_eq!(response.status(), 401, "an ID token is not an access token");
+    assert_eq!(problem_code(response).await, "invalid_token");
+    assert!(b.state.db.user_by_email("idtoken@example.com").await.expect("db").is_none());
 
     // Still fine for the genuine token.
     let response = me(&b, &token).await;
