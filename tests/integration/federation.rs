@@ -58,6 +58,7 @@ pub fn upstream(kind: UpstreamKind, issuer: Option<&str>, client_id: &str, secre
         client_secret: secret.map(str::to_string),
         scopes: None,
         trust_email: None,
+        trust_unverified_email: false,
         auth_url: None,
         token_url: None,
         api_url: None,
@@ -217,8 +218,8 @@ impl MockIssuer {
 // Driving the browser
 
 /// What a started upstream login left: the authorization request at B and the upstream URL.
-struct Begun {
-    pkce: Pkce,
+pub(crate) struct Begun {
+    pub(crate) pkce: Pkce,
     /// Where B sent the browser: the upstream's authorization endpoint.
     location: String,
     upstream: HashMap<String, String>,
@@ -233,7 +234,7 @@ fn set_cookie_value(response: &reqwest::Response, name: &str) -> Option<String> 
     })
 }
 
-fn assert_page(response: &reqwest::Response, status: u16, what: &str) {
+pub(crate) fn assert_page(response: &reqwest::Response, status: u16, what: &str) {
     assert_eq!(response.status(), status, "{what}");
     let content_type = response.headers()["content-type"].to_str().expect("type");
     assert!(content_type.starts_with("text/html"), "{what}: an HTML page, got {content_type}");
@@ -293,7 +294,7 @@ fn assert_client_error(b: &TestServer, response: &reqwest::Response, error: &str
 }
 
 /// Follows B's consent page when asked, and returns the RP's code.
-async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::Response) -> String {
+pub(crate) async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::Response) -> String {
     assert_eq!(response.status(), 303, "the callback continues the authorization request");
     let mut next = location(&response);
     if next.starts_with("/consent") {
@@ -312,7 +313,7 @@ async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::R
     params.get("code").unwrap_or_else(|| panic!("no code in {next}")).clone()
 }
 
-async fn id_token_claims(b: &TestServer, rp: &TestClient, code: &str, pkce: &Pkce) -> Map<String, Value> {
+pub(crate) async fn id_token_claims(b: &TestServer, rp: &TestClient, code: &str, pkce: &Pkce) -> Map<String, Value> {
     let body = json(redeem(b, rp, code, &pkce.verifier).await).await;
     b.verify_jwt(body["id_token"].as_str().expect("id_token"), &rp.id, "JWT").await
 }
@@ -426,14 +427,23 @@ async fn through_a(browser: &Browser, a_issuer: &str, authorize: &str, chain: &m
 // ---------------------------------------------------------------------------------------------
 // The mock issuer (Authentik's shape)
 
-struct MockSetup {
-    b: TestServer,
+pub(crate) struct MockSetup {
+    pub(crate) b: TestServer,
     mock: MockIssuer,
-    rp: TestClient,
-    browser: Browser,
+    pub(crate) rp: TestClient,
+    pub(crate) browser: Browser,
 }
 
-async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
+pub(crate) async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
+    mock_setup_with(backend, first_party, |_| {}).await
+}
+
+/// [`mock_setup`], with a last word on the configuration.
+pub(crate) async fn mock_setup_with(
+    backend: Backend,
+    first_party: bool,
+    adjust: impl FnOnce(&mut Config) + Send + 'static,
+) -> MockSetup {
     let mock = MockIssuer::start().await;
     let issuer = mock.issuer.clone();
     let b = TestServer::start_with(backend, move |config: &mut Config| {
@@ -445,6 +455,7 @@ async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
         trusted.trust_email = Some(true);
         trusted.label = Some("Trusted IdP".into());
         config.upstream.insert("trusted".into(), trusted);
+        adjust(config);
     })
     .await;
     let mut flags = vec!["--name", "Relying party", "--redirect-uri", REDIRECT];
@@ -456,7 +467,7 @@ async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
 }
 
 impl MockSetup {
-    fn claims(&self, begun: &Begun, sub: &str, email: &str, verified: bool) -> Map<String, Value> {
+    pub(crate) fn claims(&self, begun: &Begun, sub: &str, email: &str, verified: bool) -> Map<String, Value> {
         let now = self.b.clock_now();
         let value = json!({
             "iss": self.mock.issuer,
@@ -472,11 +483,11 @@ impl MockSetup {
         value.as_object().expect("object").clone()
     }
 
-    async fn begin(&self, provider: &str) -> Begun {
+    pub(crate) async fn begin(&self, provider: &str) -> Begun {
         begin(&self.b, &self.rp, &self.browser, provider, "openid profile email").await
     }
 
-    async fn answer(&self, provider: &str, begun: &Begun, claims: Map<String, Value>) -> reqwest::Response {
+    pub(crate) async fn answer(&self, provider: &str, begun: &Begun, claims: Map<String, Value>) -> reqwest::Response {
         self.mock.prepare(claims, SignWith::Published);
         callback(&self.b, &self.browser, provider, &[("code", "upstream-code"), ("state", &begun.upstream["state"])])
             .await
@@ -661,7 +672,7 @@ async fn linking_follows_the_email_rules(backend: Backend) {
     let now = b.clock_now();
     let hash = oxidp::passwords::hash_password(PASSWORD).expect("hash");
     let unverified = NewUser {
-        email: "unverified@example.com".into(),
+        email: Some("unverified@example.com".into()),
         email_verified: false,
         password_hash: Some(hash),
         name: None,
@@ -701,11 +712,16 @@ async fn linking_follows_the_email_rules(backend: Backend) {
     assert_eq!(id["sub"], verified.sub.as_str());
     assert_eq!(id["amr"], json!(["fed"]));
     assert_eq!(b.state.db.identity("trusted", "up-verified").await.expect("db").expect("linked").user_id, verified.id);
-    // The same email unverified upstream would not have linked: a new subject asserting it unverified.
+    // An email the upstream does not assert verified is never used (issue 12): no link, no offer,
+    // a new account without any email.
     let begun = setup.begin("trusted").await;
     let response =
         setup.answer("trusted", &begun, setup.claims(&begun, "up-unverified", "carol@example.com", false)).await;
-    assert_page(&response, 200, "unverified upstream email");
+    code_for_client(b, &setup.browser, response).await;
+    let identity = b.state.db.identity("trusted", "up-unverified").await.expect("db").expect("identity");
+    assert_ne!(identity.user_id, carol.id);
+    let stranger = b.state.db.user_by_id(&identity.user_id).await.expect("db").expect("user");
+    assert_eq!(stranger.email, None, "unverified upstream email");
 
     // Untrusted issuer, carol's email: carol signs in with her password to link.
     let browser = &setup.browser;
@@ -741,15 +757,18 @@ async fn linking_follows_the_email_rules(backend: Backend) {
         .await;
     assert_page(&response, 400, "used offer");
 
-    // A new email makes a new user: verified only when the provider is trusted for email.
-    for (provider, sub, email, expect_verified) in
+    // A new email makes a new user: with the email (verified) only when the provider is trusted
+    // for email, else without any email (issue 12).
+    for (provider, sub, email, trusted) in
         [("trusted", "new-1", "new1@example.com", true), ("corp", "new-2", "new2@example.com", false)]
     {
         let begun = setup.begin(provider).await;
         let response = setup.answer(provider, &begun, setup.claims(&begun, sub, email, true)).await;
         code_for_client(b, &setup.browser, response).await;
-        let user = b.state.db.user_by_email(email).await.expect("db").expect("new user");
-        assert_eq!(user.email_verified, expect_verified, "{provider}");
+        let identity = b.state.db.identity(provider, sub).await.expect("db").expect("identity");
+        let user = b.state.db.user_by_id(&identity.user_id).await.expect("db").expect("new user");
+        assert_eq!(user.email.is_some(), trusted, "{provider}");
+        assert_eq!(user.email_verified, trusted, "{provider}");
         assert_eq!(user.name.as_deref(), Some("Upstream Person"));
         assert_eq!(b.state.db.identity(provider, sub).await.expect("db").expect("identity").user_id, user.id);
     }

@@ -23,6 +23,7 @@ async fn servers(backend: Backend) -> (TestServer, TestServer) {
             audience: AUDIENCE.into(),
             jwks_url: None,
             trust_email: Some(true),
+            trust_unverified_email: false,
             timeout: Some(2),
         };
         config.trusted_issuer.insert("a".into(), trusted);
