@@ -14,6 +14,8 @@ import asyncio
 import collections
 import ipaddress
 import json
+import multiprocessing
+import socket
 import time
 import urllib.parse
 import uuid
@@ -37,6 +39,27 @@ async def request(host, port, method, path, body=b"", source=None, timeout=60):
         writer.close()
 
 
+def healthz_once(host, port):
+    """One blocking GET /healthz from 127.0.0.1; (milliseconds, status)."""
+    started = time.perf_counter()
+    with socket.create_connection((host, port), timeout=10, source_address=("127.0.0.1", 0)) as conn:
+        conn.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+    return (time.perf_counter() - started) * 1000, int(data.split(b" ", 2)[1])
+
+
+def poller(host, port, pid, stop, results):
+    """In its own process, so the flood's event loop never delays a measurement."""
+    health, peak = [], 0
+    while not stop.is_set():
+        health.append(healthz_once(host, port))
+        peak = max(peak, rss_kib(pid, "VmRSS"))
+        time.sleep(0.01)
+    results.put((health, peak))
+
+
 def rss_kib(pid, field):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -58,16 +81,9 @@ async def main():
     host, port = url.hostname, url.port or 80
     args.n, args.hosts = min(args.n, 5000), max(1, min(args.hosts, 250))
 
-    done = asyncio.Event()
-    health, peak_rss = [], [rss_kib(args.pid, "VmRSS")]
-
-    async def poll():
-        while not done.is_set():
-            started = time.perf_counter()
-            status = await request(host, port, "GET", "/healthz", source="127.0.0.1")
-            health.append(((time.perf_counter() - started) * 1000, status))
-            peak_rss.append(rss_kib(args.pid, "VmRSS"))
-            await asyncio.sleep(0.01)
+    stop, results = multiprocessing.Event(), multiprocessing.Queue()
+    watcher = multiprocessing.Process(target=poller, args=(host, port, args.pid, stop, results))
+    watcher.start()
 
     async def register(i):
         body = json.dumps({"email": f"flood-{uuid.uuid4().hex[:12]}@example.com",
@@ -78,14 +94,15 @@ async def main():
         except Exception as error:  # a refused or reset connection is a result too
             return type(error).__name__
 
-    poller = asyncio.create_task(poll())
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
     started = time.perf_counter()
     statuses = await asyncio.gather(*(register(i) for i in range(args.n)))
     elapsed = time.perf_counter() - started
-    await asyncio.sleep(0.2)
-    done.set()
-    await poller
+    await asyncio.sleep(0.3)
+    stop.set()
+    health, peak = results.get(timeout=30)
+    watcher.join()
+    peak_rss = [peak]
     latencies = sorted(ms for ms, _ in health)
     pct = lambda p: round(latencies[min(len(latencies) - 1, int(len(latencies) * p))], 1)
     print(json.dumps({
