@@ -131,6 +131,25 @@ async fn a_full_password_gate_answers_503_with_retry_after(backend: Backend) {
     // Afterwards the gate is free again.
     let body = json!({"email": "alice@example.com", "password": PASSWORD});
     assert_eq!(post(&from(99), &server, "/auth/login", &body).await.status(), 200);
+
+    // The sign-in page while the gate's one slot is taken: the 503 error page, with Retry-After.
+    let client = server.client(&["--name", "app", "--redirect-uri", REDIRECT]).await;
+    let browser = Browser::new();
+    let response = browser.get(&authorize_url(&server, &client, &pkce(), &[])).await;
+    assert_eq!(response.status(), 302);
+    let html = browser.get(&server.url(&location(&response))).await.text().await.expect("login page");
+    let (csrf, request) = (form_field(&html, "csrf").expect("csrf"), form_field(&html, "request").expect("request"));
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let state = server.state.clone();
+    let holder = tokio::spawn(async move { state.password_gate.run(move || held.recv().is_ok()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let form = [("csrf", csrf.as_str()), ("request", &request), ("email", "alice@example.com"), ("password", PASSWORD)];
+    let page = browser.post_form(&server.url("/login"), &form).await;
+    assert_eq!(page.status(), 503);
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(page.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
+    release.send(()).expect("release the slot");
+    assert!(holder.await.expect("join").expect("ran"));
 }
 
 /// Guessing the current password through `POST /users/me/password` counts against the
