@@ -14,6 +14,7 @@ on_both_backends!(
     a_password_reset_ends_every_credential_the_squatter_made,
     a_password_reset_removes_upstream_identities_linked_before_the_email_was_proven,
     an_unproven_upstream_email_gives_an_account_without_email,
+    a_trusted_issuers_first_token_without_email_trust_gives_an_account_without_email,
 );
 
 const VICTIM: &str = "victim@example.com";
@@ -171,4 +172,32 @@ async fn an_unproven_upstream_email_gives_an_account_without_email(backend: Back
     let code = code_for_client(b, &setup.browser, response).await;
     let claims = id_token_claims(b, &setup.rp, &code, &begun.pkce).await;
     assert_ne!(claims["sub"], victim["sub"], "the squatter signs in to their own account only");
+}
+
+/// (b) A trusted issuer not trusted for email: its first token makes an account without email,
+/// although the issuer says the address is verified.
+async fn a_trusted_issuers_first_token_without_email_trust_gives_an_account_without_email(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let issuer = a.base.clone();
+    let b = TestServer::start_with(backend, move |config: &mut Config| {
+        let trusted = oxidp::config::TrustedIssuerConfig {
+            issuer,
+            audience: "oxidp-b-api".into(),
+            jwks_url: None,
+            trust_email: None,
+            trust_unverified_email: false,
+            timeout: Some(2),
+        };
+        config.trusted_issuer.insert("a".into(), trusted);
+    })
+    .await;
+    let token = crate::trusted_issuers::token_from(&a, VICTIM, "oxidp-b-api").await;
+    let response = reqwest::Client::new().get(b.url("/api/v1/users/me")).bearer_auth(&token).send().await;
+    let response = response.expect("me");
+    assert_eq!(response.status(), 200);
+    let profile = json(response).await;
+    assert!(profile["email"].is_null(), "{profile}");
+    assert!(b.state.db.user_by_email(VICTIM).await.expect("db").is_none());
+    assert_eq!(post_json(&b, "/auth/forgot-password", &json!({"email": VICTIM})).await.status(), 202);
+    assert!(mails(&b, VICTIM, RESET_SUBJECT).is_empty(), "a reset of the address reaches nobody");
 }
