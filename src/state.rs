@@ -25,8 +25,9 @@ pub struct AppState {
     pub secret: ServerSecret,
     pub clock: SharedClock,
     pub mailer: crate::mail::Mailer,
-    /// Bounds concurrent argon2 checks (19 MiB each), so a burst of logins cannot exhaust memory.
-    pub password_checks: tokio::sync::Semaphore,
+    /// The one gate of every slow password hash or check (19 MiB each), so a burst of logins or
+    /// registrations cannot exhaust memory or CPU.
+    pub password_gate: crate::passwords::PasswordGate,
     /// Discovery documents serialised once: they change only with the configuration.
     pub openid_configuration: String,
     pub oauth_metadata: String,
@@ -107,7 +108,14 @@ impl AppState {
             crate::trusted_issuers::registry::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
         let authentik =
             crate::authentik::client::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
-        let password_checks = tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let password_gate = crate::passwords::PasswordGate::new(
+            match config.password_hash_concurrency {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            config.password_hash_queue,
+            std::time::Duration::from_millis(config.password_hash_max_wait_ms),
+        );
         let state = Arc::new(AppState {
             config,
             db,
@@ -117,7 +125,7 @@ impl AppState {
             secret,
             clock,
             mailer,
-            password_checks,
+            password_gate,
             openid_configuration,
             oauth_metadata,
             federation,

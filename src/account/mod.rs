@@ -1,8 +1,12 @@
 //! Self-service account operations (SPEC §3), free of HTTP: registration, email verification,
 //! password recovery, profile and password changes.
 
+pub mod limits;
 pub mod policy;
+mod recovery;
 mod sessions;
+
+pub use recovery::{forgot_password, reset_password};
 
 pub use sessions::{end_session, unlink_identity};
 
@@ -13,12 +17,13 @@ use crate::crypto::random_token;
 use crate::passwords;
 use crate::state::AppState;
 use crate::store::{GrantStore, NewUser, OneTimeTokenStore, Profile, SessionStore, StoreError, User, UserStore};
+use limits::Kind;
 
 const VERIFY_PURPOSE: &str = "verify-email";
-const RESET_PURPOSE: &str = "reset-password";
-const TOKEN_HASH_PURPOSE: &str = "one-time-token";
+pub(crate) const RESET_PURPOSE: &str = "reset-password";
+pub(crate) const TOKEN_HASH_PURPOSE: &str = "one-time-token";
 const VERIFY_TTL: i64 = 24 * 3600;
-const RESET_TTL: i64 = 3600;
+pub(crate) const RESET_TTL: i64 = 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -38,10 +43,32 @@ pub enum AccountError {
     /// Unlinking would leave the account with no way to sign in.
     #[error("this identity is the account's last way to sign in")]
     LastLoginMethod,
+    /// Over a per-address or per-email limit (registrations, mails, password checks).
+    #[error("too many attempts; try again later")]
+    RateLimited { retry_after: i64 },
+    /// The password-hash gate is full.
+    #[error("too many password checks at once")]
+    Busy,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<passwords::GateError> for AccountError {
+    fn from(error: passwords::GateError) -> Self {
+        match error {
+            passwords::GateError::Busy => AccountError::Busy,
+            passwords::GateError::Internal(message) => AccountError::Internal(message),
+        }
+    }
+}
+
+impl From<crate::kv::KvError> for AccountError {
+    fn from(_: crate::kv::KvError) -> Self {
+        // Fail closed: without counters the limits cannot hold.
+        AccountError::Unavailable
+    }
 }
 
 impl From<StoreError> for AccountError {
@@ -62,12 +89,8 @@ pub fn check_new_password(email: &str, password: &str, field: &'static str) -> R
     policy::check_password(email, password).map_err(|problem| invalid(field, problem.message()))
 }
 
-async fn hash(password: &str) -> Result<String, AccountError> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || passwords::hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?
-        .map_err(AccountError::Internal)
+async fn hash(state: &AppState, password: &str) -> Result<String, AccountError> {
+    Ok(state.password_gate.hash(password).await?)
 }
 
 pub async fn register(
@@ -85,10 +108,12 @@ pub async fn register(
     if name.as_ref().is_some_and(|n| n.chars().count() > 256) {
         return Err(invalid("name", "at most 256 characters"));
     }
+    // Counted before any hashing, per source address and per email.
+    limits::admit(state, Kind::Register, by.origin.ip.as_deref(), email).await?;
     let user = NewUser {
-        email: email.trim().to_string(),
+        email: Some(email.trim().to_string()),
         email_verified: false,
-        password_hash: Some(hash(password).await?),
+        password_hash: Some(hash(state, password).await?),
         name,
         role: "user".into(),
     };
@@ -106,7 +131,7 @@ async fn issue_token(state: &AppState, user_id: &str, purpose: &str, ttl: i64) -
     Ok(token)
 }
 
-async fn use_token(state: &AppState, token: &str, purpose: &str) -> Result<User, AccountError> {
+pub(crate) async fn use_token(state: &AppState, token: &str, purpose: &str) -> Result<User, AccountError> {
     if token.is_empty() || token.len() > 256 {
         return Err(AccountError::BadToken);
     }
@@ -116,7 +141,15 @@ async fn use_token(state: &AppState, token: &str, purpose: &str) -> Result<User,
     state.db.user_by_id(&user_id).await?.filter(User::is_active).ok_or(AccountError::BadToken)
 }
 
+/// Mails a verification code, unless the address has had its share of them (then nothing is
+/// sent; the caller's answer does not change). An account without an email gets none.
 pub async fn send_verification(state: &AppState, user: &User) -> Result<(), AccountError> {
+    let Some(email) = user.email.as_deref() else { return Ok(()) };
+    match limits::admit(state, Kind::VerificationMail, None, email).await {
+        Ok(()) => {}
+        Err(AccountError::RateLimited { .. }) => return Ok(()),
+        Err(other) => return Err(other),
+    }
     let token = issue_token(state, &user.id, VERIFY_PURPOSE, VERIFY_TTL).await?;
     let body = format!(
         "Confirm your email address for {issuer} with this code (valid 24 hours):\n\n{token}\n\n\
@@ -125,7 +158,7 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Acco
     );
     state
         .mailer
-        .send(&user.email, "Confirm your email address", &body)
+        .send(email, "Confirm your email address", &body)
         .await
         .map_err(|e| AccountError::Internal(e.to_string()))
 }
@@ -134,50 +167,6 @@ pub async fn verify_email(state: &AppState, by: &Initiator, token: &str) -> Resu
     let user = use_token(state, token, VERIFY_PURPOSE).await?;
     state.db.set_email_verified(&user.id, state.now()).await?;
     by.record(state, "user.verify_email", ("user", &user.id), json!({})).await?;
-    Ok(())
-}
-
-/// Always succeeds from the caller's point of view. An unknown email takes the same path —
-/// token generation, keyed hash, a dummy password-hash check — so neither the answer nor the
-/// work reveals whether an account exists.
-pub async fn forgot_password(state: &AppState, email: &str) -> Result<bool, AccountError> {
-    let user = state.db.user_by_email(email).await?.filter(User::is_active);
-    let token = random_token(32);
-    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, &token);
-    let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-    // Equalises the work with a login attempt for both cases.
-    let _ = tokio::task::spawn_blocking(move || passwords::verify_password("forgot-password", stored.as_deref())).await;
-    let Some(user) = user else { return Ok(false) };
-    let now = state.now();
-    state.db.insert_one_time_token(&token_hash, &user.id, RESET_PURPOSE, now, now + RESET_TTL).await?;
-    let body = format!(
-        "Someone asked to reset the password of your account at {issuer}. If it was you, use this code within one hour:\n\n\
-         {token}\n\nPOST {{\"token\": \"...\", \"password\": \"...\"}} to {issuer}/api/v1/auth/reset-password. \
-         If it was not you, ignore this message.",
-        issuer = state.config.issuer
-    );
-    state
-        .mailer
-        .send(&user.email, "Reset your password", &body)
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
-    Ok(true)
-}
-
-/// Sets a new password and ends every session and refresh token of the user. A password the
-/// policy refuses does not use up the code.
-pub async fn reset_password(state: &AppState, by: &Initiator, token: &str, password: &str) -> Result<(), AccountError> {
-    if token.is_empty() || token.len() > 256 {
-        return Err(AccountError::BadToken);
-    }
-    let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
-    let owner =
-        state.db.one_time_token_owner(&token_hash, RESET_PURPOSE, state.now()).await?.ok_or(AccountError::BadToken)?;
-    let owner = state.db.user_by_id(&owner).await?.filter(User::is_active).ok_or(AccountError::BadToken)?;
-    check_new_password(&owner.email, password, "password")?;
-    let user = use_token(state, token, RESET_PURPOSE).await?;
-    replace_password(state, &user, password, None, None).await?;
-    by.record(state, "user.password_reset", ("user", &user.id), json!({})).await?;
     Ok(())
 }
 
@@ -191,21 +180,22 @@ pub async fn change_password(
     new: &str,
     keep_grant: Option<&str>,
 ) -> Result<(), AccountError> {
-    let stored = user.password_hash.clone();
-    let current = current.to_string();
-    let verified = tokio::task::spawn_blocking(move || passwords::verify_password(&current, stored.as_deref()))
-        .await
-        .map_err(|e| AccountError::Internal(e.to_string()))?;
-    if !verified {
-        return Err(AccountError::WrongPassword);
-    }
-    check_new_password(&user.email, new, "new_password")?;
+    use crate::login::LoginError;
+    // The sign-in's counters for the account and the address, and its audit of failures.
+    crate::login::confirm_password(state, user, current, &by.origin).await.map_err(|error| match error {
+        LoginError::InvalidCredentials => AccountError::WrongPassword,
+        LoginError::Locked { retry_after, .. } => AccountError::RateLimited { retry_after },
+        LoginError::Busy => AccountError::Busy,
+        LoginError::Unavailable => AccountError::Unavailable,
+        LoginError::Internal(message) => AccountError::Internal(message),
+    })?;
+    check_new_password(user.email.as_deref().unwrap_or_default(), new, "new_password")?;
     replace_password(state, user, new, keep_grant, None).await?;
     by.record(state, "user.password_change", ("user", &user.id), json!({})).await?;
     Ok(())
 }
 
-async fn replace_password(
+pub(crate) async fn replace_password(
     state: &AppState,
     user: &User,
     password: &str,
@@ -213,7 +203,7 @@ async fn replace_password(
     keep_session: Option<&str>,
 ) -> Result<(), AccountError> {
     let now = state.now();
-    state.db.set_password_hash(&user.id, &hash(password).await?, now).await?;
+    state.db.set_password_hash(&user.id, &hash(state, password).await?, now).await?;
     state.sessions.delete_user_sessions(&user.id, keep_session).await?;
     state.db.revoke_user_grants(&user.id, keep_grant, now).await?;
     Ok(())

@@ -18,9 +18,12 @@ pub async fn create(
 ) -> Result<User, AdminError> {
     let email = policy::check_email(email).map_err(|message| invalid("email", message))?;
     policy::check_password(&email, password).map_err(|problem| invalid("password", problem.message()))?;
-    let hash = passwords::hash_password(password).map_err(AdminError::Internal)?;
+    let hash = state.password_gate.hash(password).await.map_err(|error| match error {
+        passwords::GateError::Busy => AdminError::Unavailable,
+        passwords::GateError::Internal(message) => AdminError::Internal(message),
+    })?;
     let user = NewUser {
-        email: email.clone(),
+        email: Some(email.clone()),
         email_verified: true,
         password_hash: Some(hash),
         name,

@@ -116,8 +116,14 @@ impl AuthApi {
     /// Always answers 202, whether or not the account exists; when it does, a single-use code
     /// (valid 1 hour) is mailed.
     #[oai(path = "/forgot-password", method = "post")]
-    async fn forgot_password(&self, state: Data<&SharedState>, body: Json<EmailRequest>) -> ApiResult<Accepted> {
-        crate::account::forgot_password(&state, &body.email).await?;
+    async fn forgot_password(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        body: Json<EmailRequest>,
+    ) -> ApiResult<Accepted> {
+        let origin = crate::web::origin(&state, req);
+        crate::account::forgot_password(&state, origin.ip.as_deref(), &body.email).await?;
         Ok(Accepted::Accepted)
     }
 

@@ -128,7 +128,8 @@ pub struct UpsertedUser {
     pub id: String,
     /// oxidp's own subject for the user (in its tokens and snapshots), not the upstream one.
     pub sub: String,
-    pub email: String,
+    #[oai(nullable)]
+    pub email: Option<String>,
     pub email_verified: bool,
     #[oai(nullable)]
     pub name: Option<String>,

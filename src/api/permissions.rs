@@ -239,7 +239,8 @@ pub struct MemberRoleBody {
 pub struct MemberView {
     pub user_id: String,
     pub sub: String,
-    pub email: String,
+    #[oai(nullable)]
+    pub email: Option<String>,
     pub role: String,
     /// When the user joined the organization.
     pub joined_at: i64,

@@ -104,7 +104,9 @@ pub struct UserView {
     pub id: String,
     /// The subject in ID tokens and access tokens.
     pub sub: String,
-    pub email: String,
+    /// None for an account made from an upstream that did not prove an email.
+    #[oai(nullable)]
+    pub email: Option<String>,
     pub email_verified: bool,
     #[oai(nullable)]
     pub name: Option<String>,

@@ -185,7 +185,7 @@ fn verify_fast(state: &AppState, secret: &str, stored: &str) -> (bool, bool) {
     (false, false)
 }
 
-/// argon2id or bcrypt (migrated from other systems): CPU-heavy, run off the async workers.
+/// argon2id or bcrypt (migrated from other systems): CPU-heavy, run through the password gate.
 fn verify_slow(secret: &str, stored: &str) -> bool {
     if stored.starts_with("$argon2") {
         passwords::verify_password(secret, Some(stored))
@@ -248,9 +248,11 @@ async fn check(
     let now = state.now();
     let (matches, rehash) = if client.secret_hash.starts_with('$') {
         let (presented, stored) = (secret.to_string(), client.secret_hash.clone());
-        let matches = tokio::task::spawn_blocking(move || verify_slow(&presented, &stored))
-            .await
-            .map_err(|e| ApiClientError::Internal(e.to_string()))?;
+        // Through the one password-hash gate; a full gate is 503 (`Unavailable`).
+        let matches = state.password_gate.run(move || verify_slow(&presented, &stored)).await.map_err(|e| match e {
+            passwords::GateError::Busy => ApiClientError::Unavailable,
+            passwords::GateError::Internal(message) => ApiClientError::Internal(message),
+        })?;
         (matches, true)
     } else {
         verify_fast(state, secret, &client.secret_hash)

@@ -21,7 +21,7 @@ async fn desired_user(state: &AppState, request: EnsureRequest) -> Result<Desire
         Some(sub) => Some(state.db.user_by_sub(sub).await?.ok_or(AuthentikError::UnknownUser)?),
         None => None,
     };
-    let email = request.email.or_else(|| user.as_ref().map(|u| u.email.clone()));
+    let email = request.email.or_else(|| user.as_ref().and_then(|u| u.email.clone()));
     let email = email.map(|e| e.trim().to_string()).ok_or_else(|| invalid("email", "email or sub is required"))?;
     crate::account::policy::check_email(&email).map_err(|message| invalid("email", message))?;
     let username = request.username.map(|u| u.trim().to_string()).unwrap_or_else(|| email.clone());

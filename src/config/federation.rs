@@ -43,6 +43,11 @@ pub struct UpstreamConfig {
     /// google and github, off for oidc).
     #[serde(default)]
     pub trust_email: Option<bool>,
+    /// DANGEROUS, default off: use emails the provider does not assert verified (or is not
+    /// trusted for) for the new account, password resets and link offers. Anyone with an account
+    /// there can then claim any address and pre-hijack the local account of that address.
+    #[serde(default)]
+    pub trust_unverified_email: bool,
     /// GitHub only: authorization, token and API URLs (GitHub Enterprise).
     #[serde(default, deserialize_with = "lenient::option_string")]
     pub auth_url: Option<String>,
@@ -103,6 +108,9 @@ pub struct TrustedIssuerConfig {
     /// Whether its verified emails may link to existing accounts (default off).
     #[serde(default)]
     pub trust_email: Option<bool>,
+    /// DANGEROUS, default off: as for upstreams, use emails that are not proven.
+    #[serde(default)]
+    pub trust_unverified_email: bool,
     #[serde(default)]
     pub timeout: Option<u64>,
     /// The JWT `typ` values accepted (default `at+jwt`): never the issuer's ID tokens unless

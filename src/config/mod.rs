@@ -97,6 +97,18 @@ pub struct Config {
     pub step_up_max_age: i64,
     /// Token requests allowed per client per minute (0 = no limit).
     pub token_rate_limit: i64,
+    /// Slow password hashes or verifications running at once (0: one per core).
+    pub password_hash_concurrency: usize,
+    /// Callers that may wait for a password-hash slot; beyond them the answer is 503 at once.
+    pub password_hash_queue: usize,
+    /// Milliseconds a caller waits for a slot before 503.
+    pub password_hash_max_wait_ms: u64,
+    /// Registrations, password-reset requests and verification mails allowed per source address,
+    /// each kind counted apart, within `mail_limit_window` seconds.
+    pub mail_ip_limit: i64,
+    /// The same per email address.
+    pub mail_email_limit: i64,
+    pub mail_limit_window: i64,
     pub max_body_bytes: usize,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
@@ -145,6 +157,12 @@ impl Default for Config {
             client_auth_failure_limit: 20,
             step_up_max_age: 600,
             token_rate_limit: 0,
+            password_hash_concurrency: 0,
+            password_hash_queue: 16,
+            password_hash_max_wait_ms: 1000,
+            mail_ip_limit: 10,
+            mail_email_limit: 3,
+            mail_limit_window: 3600,
             max_body_bytes: 64 * 1024,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),

@@ -38,6 +38,9 @@ impl Config {
             ("OXIDP_LOGIN_LOCK_WINDOW", self.login_lock_window),
             ("OXIDP_CLIENT_AUTH_FAILURE_LIMIT", self.client_auth_failure_limit),
             ("OXIDP_STEP_UP_MAX_AGE", self.step_up_max_age),
+            ("OXIDP_MAIL_IP_LIMIT", self.mail_ip_limit),
+            ("OXIDP_MAIL_EMAIL_LIMIT", self.mail_email_limit),
+            ("OXIDP_MAIL_LIMIT_WINDOW", self.mail_limit_window),
         ];
         for (name, value) in positive {
             if value <= 0 {

@@ -7,6 +7,13 @@
 //! made; when it is taken, the account's owner must prove it (sign in with the password) before
 //! the identity is linked: a [`LinkOffer`] keeps the identity meanwhile.
 //!
+//! An email is *proven* when the upstream asserts it verified and the provider is trusted for
+//! email (`trust_email`). An account made from an upstream without a proven email has no email
+//! at all, so it is never mailed or reset by mail (issue 12, item 4). An email the upstream does
+//! not even assert verified is never matched against accounts either (no link, no offer). The
+//! operator may opt in per upstream to unverified emails (`trust_unverified_email`, dangerous:
+//! whoever controls an account there can claim any address and pre-hijack the local account).
+//!
 //! Races are decided by the unique constraints, as in `permissions::upstream`: whoever loses
 //! reads the winner on the next round.
 
@@ -51,9 +58,39 @@ impl Resolution {
     }
 }
 
-/// The profile's email when it is one (a malformed claim counts as none).
-fn usable_email(profile: &UpstreamProfile) -> Option<&str> {
-    profile.email.as_deref().map(str::trim).filter(|email| crate::account::policy::check_email(email).is_ok())
+/// How far an upstream's emails are believed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmailTrust {
+    /// Emails it asserts verified are proven (`trust_email`).
+    pub verified: bool,
+    /// Emails it does not assert verified are used anyway, unverified (`trust_unverified_email`;
+    /// dangerous, off by default).
+    pub unverified: bool,
+}
+
+/// What the profile's email may be used for.
+#[derive(Debug, Clone, Copy)]
+struct EmailUse<'a> {
+    email: &'a str,
+    /// Asserted verified by a provider trusted for email: stored verified, links automatically
+    /// to a verified account.
+    proven: bool,
+    /// Stored on a new account (proven, or the operator's dangerous opt-in).
+    stored: bool,
+}
+
+/// The profile's email when it is one (a malformed claim counts as none) and may be used at
+/// all: asserted verified by the upstream (an account with it may then be offered for linking,
+/// which its owner confirms with the password), or the operator opted in for unverified ones.
+fn usable_email(profile: &UpstreamProfile, trust: EmailTrust) -> Option<EmailUse<'_>> {
+    let email =
+        profile.email.as_deref().map(str::trim).filter(|email| crate::account::policy::check_email(email).is_ok())?;
+    let proven = profile.email_verified && trust.verified;
+    (profile.email_verified || trust.unverified).then_some(EmailUse {
+        email,
+        proven,
+        stored: proven || trust.unverified,
+    })
 }
 
 fn usable_name(profile: &UpstreamProfile) -> Option<String> {
@@ -68,10 +105,10 @@ pub async fn resolve(
     state: &AppState,
     origin: &Origin,
     provider: &str,
-    trust_email: bool,
+    trust: EmailTrust,
     profile: &UpstreamProfile,
 ) -> Result<Resolution, FederationError> {
-    let resolution = find_or_make(state, provider, trust_email, profile).await?;
+    let resolution = find_or_make(state, provider, trust, profile).await?;
     let (actor, action, user) = match &resolution {
         Resolution::Known(_) => return Ok(resolution),
         Resolution::Created(user) => (Actor::User(user.id.clone()), "user.federated_create", user),
@@ -86,13 +123,13 @@ pub async fn resolve(
 async fn find_or_make(
     state: &AppState,
     provider: &str,
-    trust_email: bool,
+    trust: EmailTrust,
     profile: &UpstreamProfile,
 ) -> Result<Resolution, FederationError> {
     if profile.subject.is_empty() || profile.subject.len() > 255 {
         return Err(FederationError::InvalidResponse("the upstream subject is empty or too long".into()));
     }
-    let email = usable_email(profile);
+    let email = usable_email(profile, trust);
     for _ in 0..ATTEMPTS {
         if let Some(identity) = state.db.identity(provider, &profile.subject).await? {
             match state.db.user_by_id(&identity.user_id).await? {
@@ -100,12 +137,15 @@ async fn find_or_make(
                 None => continue,
             }
         }
-        let Some(email) = email else { return Err(FederationError::NoEmail) };
-        if let Some(owner) = state.db.user_by_email(email).await? {
+        let owner = match email {
+            Some(usable) => state.db.user_by_email(usable.email).await?,
+            None => None,
+        };
+        if let (Some(owner), Some(EmailUse { email, proven, .. })) = (owner, email) {
             if !owner.is_active() {
                 return Err(FederationError::AccountDisabled);
             }
-            let automatic = profile.email_verified && trust_email && owner.email_verified && !owner.is_admin();
+            let automatic = proven && owner.email_verified && !owner.is_admin();
             if !automatic {
                 return Ok(Resolution::SignInToLink(owner));
             }
@@ -123,9 +163,10 @@ async fn find_or_make(
             }
         }
         let new_user = NewUser {
-            email: email.to_string(),
+            // No usable email: an account without one (never mailed, reset or linked by email).
+            email: email.filter(|usable| usable.stored).map(|usable| usable.email.to_string()),
             // An untrusted provider's word does not verify an address.
-            email_verified: profile.email_verified && trust_email,
+            email_verified: email.is_some_and(|usable| usable.proven),
             password_hash: None,
             name: usable_name(profile),
             role: "user".into(),

@@ -14,6 +14,8 @@ pub struct Provider {
     pub name: String,
     pub label: String,
     pub trust_email: bool,
+    /// `trust_unverified_email`: dangerous opt-in, see `linking`.
+    pub trust_unverified_email: bool,
     pub(super) upstream: Upstream,
 }
 
@@ -56,6 +58,7 @@ impl Registry {
                 name: name.clone(),
                 label: upstream.label.clone().unwrap_or(default_label),
                 trust_email: upstream.trusts_email(),
+                trust_unverified_email: upstream.trust_unverified_email,
                 upstream: built,
             });
         }

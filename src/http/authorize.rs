@@ -237,7 +237,7 @@ pub async fn consent_page(req: &Request, Data(state): Data<&SharedState>) -> Res
         csrf: &token,
         request_id: &pending.id,
         client_name: &client,
-        user_email: &session.user.email,
+        user_email: session.user.email.as_deref().unwrap_or_default(),
         scopes,
     };
     csrf.attach(state, pages::render(StatusCode::OK, &page))

@@ -160,7 +160,7 @@ pub fn login_refusal(error: crate::login::LoginError, wrong: &'static str) -> Lo
             status: StatusCode::TOO_MANY_REQUESTS,
             retry_after: Some(retry_after),
         },
-        LoginError::Unavailable => LoginRefusal::Outage(AuthorizeError::Unavailable),
+        LoginError::Unavailable | LoginError::Busy => LoginRefusal::Outage(AuthorizeError::Unavailable),
         LoginError::Internal(message) => LoginRefusal::Outage(AuthorizeError::Internal(message)),
     }
 }

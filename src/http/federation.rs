@@ -102,8 +102,11 @@ async fn signed_in_upstream(
     profile: &UpstreamProfile,
     pending_id: Option<&str>,
 ) -> Response {
-    let trust_email = state.federation.get(provider).is_some_and(|p| p.trust_email);
-    let resolution = match linking::resolve(state, &origin(state, req), provider, trust_email, profile).await {
+    let trust = state.federation.get(provider).map_or_else(linking::EmailTrust::default, |p| linking::EmailTrust {
+        verified: p.trust_email,
+        unverified: p.trust_unverified_email,
+    });
+    let resolution = match linking::resolve(state, &origin(state, req), provider, trust, profile).await {
         Ok(resolution) => resolution,
         Err(error) => return failure(state, req, provider, error, pending_id).await,
     };
@@ -142,7 +145,7 @@ async fn offer_link(
     let offer = LinkOffer {
         provider: provider.to_string(),
         subject: profile.subject.clone(),
-        email: owner.email.clone(),
+        email: owner.email.clone().unwrap_or_default(),
         owner_id: owner.id.clone(),
         request_id: pending_id.map(str::to_string),
     };

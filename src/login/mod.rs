@@ -26,10 +26,22 @@ pub enum LoginError {
     /// nothing about whether the account exists.
     #[error("too many failed attempts; try again later")]
     Locked { retry_after: i64, reason: LockReason },
+    /// The password-hash gate is full; nothing was checked.
+    #[error("too many password checks at once")]
+    Busy,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<passwords::GateError> for LoginError {
+    fn from(error: passwords::GateError) -> Self {
+        match error {
+            passwords::GateError::Busy => LoginError::Busy,
+            passwords::GateError::Internal(message) => LoginError::Internal(message),
+        }
+    }
 }
 
 /// Why an attempt was refused before its password was checked; for the audit log only, the
@@ -102,12 +114,48 @@ pub async fn password_login(
     password: &str,
     origin: &Origin,
 ) -> Result<User, LoginError> {
-    let result = check_password_login(state, email, password, origin.ip.as_deref().unwrap_or("unknown")).await;
-    let (actor, action, target) = match &result {
+    let ip = origin.ip.as_deref().unwrap_or("unknown");
+    let result = throttled(state, email, ip, verify(state, email, password)).await;
+    audit_attempt(state, origin, email, "pwd", &result).await?;
+    result
+}
+
+/// Checks the current password of a signed-in user (before changing it) under the same
+/// counters as the sign-in for the account and the address, so it is no side door for guessing;
+/// failures and refusals are audited like sign-ins (`method` `password_change`).
+pub async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    password: &str,
+    origin: &Origin,
+) -> Result<(), LoginError> {
+    let ip = origin.ip.as_deref().unwrap_or("unknown");
+    // An account without an email (made from an upstream) is counted by its id.
+    let counted_as = user.email.clone().unwrap_or_else(|| format!("user:{}", user.id));
+    let check = async {
+        let stored = user.password_hash.clone();
+        let verified = state.password_gate.verify(password, stored).await?;
+        if verified && user.is_active() { Ok(user.clone()) } else { Err(LoginError::InvalidCredentials) }
+    };
+    let result = throttled(state, &counted_as, ip, check).await;
+    if result.is_err() {
+        audit_attempt(state, origin, &counted_as, "password_change", &result).await?;
+    }
+    result.map(|_| ())
+}
+
+async fn audit_attempt(
+    state: &AppState,
+    origin: &Origin,
+    email: &str,
+    method: &str,
+    result: &Result<User, LoginError>,
+) -> Result<(), LoginError> {
+    let (actor, action, target) = match result {
         Ok(user) => (Actor::User(user.id.clone()), "login.succeeded", Some(("user", user.id.as_str()))),
         Err(LoginError::InvalidCredentials) => (Actor::Anonymous, "login.failed", None),
         Err(LoginError::Locked { .. }) => (Actor::Anonymous, "login.locked", None),
-        Err(_) => return result,
+        Err(_) => return Ok(()),
     };
     if result.is_err() {
         crate::observability::login_failed("password");
@@ -115,15 +163,22 @@ pub async fn password_login(
     // The email is recorded as typed (hashed), so failures for unknown accounts are countable
     // without storing what someone typed.
     let mut details =
-        serde_json::json!({ "method": "pwd", "email_hash": &b64url(sha256(normalize_email(email)))[..16] });
-    if let Err(LoginError::Locked { reason, .. }) = &result {
+        serde_json::json!({ "method": method, "email_hash": &b64url(sha256(normalize_email(email)))[..16] });
+    if let Err(LoginError::Locked { reason, .. }) = result {
         details["reason"] = reason.as_str().into();
     }
     audit::record(state, origin, Event { actor, action, target, details }).await?;
-    result
+    Ok(())
 }
 
-async fn check_password_login(state: &AppState, email: &str, password: &str, ip: &str) -> Result<User, LoginError> {
+/// Admits an attempt for the account (`email`) and the address, runs `check` (the password
+/// check) and counts its outcome.
+async fn throttled(
+    state: &AppState,
+    email: &str,
+    ip: &str,
+    check: impl std::future::Future<Output = Result<User, LoginError>>,
+) -> Result<User, LoginError> {
     let (account_key, ip_key) = (account_key(email), ip_key(ip));
     if let Some(error) = refused(state.kv.admit(&ip_key, &ip_throttle(&state.config)).await?) {
         return Err(error);
@@ -137,7 +192,7 @@ async fn check_password_login(state: &AppState, email: &str, password: &str, ip:
         give_back(state, &ip_key).await;
         return Err(error);
     }
-    let result = verify(state, email, password).await;
+    let result = check.await;
     match &result {
         Ok(_) => {
             let reset = state.kv.delete(&account_key).await;
@@ -167,12 +222,8 @@ async fn give_back(state: &AppState, key: &str) {
 async fn verify(state: &AppState, email: &str, password: &str) -> Result<User, LoginError> {
     let user = state.db.user_by_email(email).await?;
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-    let password = password.to_string();
-    let _slot = state.password_checks.acquire().await.map_err(|e| LoginError::Internal(e.to_string()))?;
-    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let verified = tokio::task::spawn_blocking(move || passwords::verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    // argon2 takes tens of milliseconds of CPU: the gate runs it off the async workers.
+    let verified = state.password_gate.verify(password, stored).await?;
     match user {
         Some(user) if verified && user.is_active() => Ok(user),
         _ => Err(LoginError::InvalidCredentials),

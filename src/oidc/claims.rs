@@ -23,8 +23,11 @@ pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
     if has("phone") {
         put("phone_number", &user.phone_number);
     }
-    if has("email") {
-        claims.insert("email".into(), Value::String(user.email.clone()));
+    // An account without an email (made from an upstream that did not prove one) has no claims.
+    if has("email")
+        && let Some(email) = &user.email
+    {
+        claims.insert("email".into(), Value::String(email.clone()));
         claims.insert("email_verified".into(), Value::Bool(user.email_verified));
     }
     if has("profile") {

@@ -73,7 +73,7 @@ async fn find_or_make(state: &AppState, request: &UpstreamUser) -> Result<Upsert
             return Ok(done(user, false, false));
         }
         let new_user = NewUser {
-            email: email.to_string(),
+            email: Some(email.to_string()),
             email_verified: false,
             password_hash: None,
             name: name.clone(),

@@ -4,6 +4,8 @@ pub trait ConsentStore {
     /// The scopes the user has already granted to the client (space separated), if any.
     async fn consented_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>>;
     async fn save_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> StoreResult<()>;
+    /// Forgets every consent of the user (a password reset: someone else may have given them).
+    async fn delete_user_consents(&self, user_id: &str) -> StoreResult<u64>;
 }
 
 impl ConsentStore for Db {
@@ -28,5 +30,13 @@ impl ConsentStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn delete_user_consents(&self, user_id: &str) -> StoreResult<u64> {
+        Ok(on_pool!(self, |pool| sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 }

@@ -54,6 +54,9 @@ pub trait IdentityStore {
         email: &str,
         now: i64,
     ) -> StoreResult<LinkOutcome>;
+    /// Removes the user's identities linked before `before` (all of them with `None`); returns
+    /// the providers of the removed ones.
+    async fn remove_identities_linked_before(&self, user_id: &str, before: Option<i64>) -> StoreResult<Vec<String>>;
 }
 
 const INSERT_IDENTITY: &str =
@@ -81,17 +84,18 @@ impl IdentityStore for Db {
         let user_id = uuid::Uuid::new_v4().to_string();
         let sub = uuid::Uuid::new_v4().to_string();
         let identity_id = uuid::Uuid::new_v4().to_string();
-        let email = user.email.trim().to_string();
-        let insert_user = "INSERT INTO users (id, sub, email, email_normalized, email_verified, password_hash, name, role, status, created_at, updated_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)";
+        let email = user.email.as_deref().map(str::trim);
+        let verified = user.email_verified && email.is_some();
+        let insert_user = "INSERT INTO users (id, sub, email, email_normalized, email_verified, email_verified_at, password_hash, name, role, status, created_at, updated_at) \
+                           VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN $9 END, $6, $7, $8, 'active', $9, $9)";
         on_pool!(self, |pool| async {
             let mut tx = pool.begin_with(begin).await?;
             sqlx::query(insert_user)
                 .bind(&user_id)
                 .bind(&sub)
-                .bind(&email)
-                .bind(normalize_email(&email))
-                .bind(user.email_verified)
+                .bind(email)
+                .bind(email.map(normalize_email))
+                .bind(verified)
                 .bind(&user.password_hash)
                 .bind(&user.name)
                 .bind(&user.role)
@@ -103,7 +107,7 @@ impl IdentityStore for Db {
                 .bind(provider)
                 .bind(subject)
                 .bind(&user_id)
-                .bind(&email)
+                .bind(email)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -158,5 +162,14 @@ impl IdentityStore for Db {
             Ok::<_, StoreError>(LinkOutcome::Linked)
         }
         .await)
+    }
+
+    async fn remove_identities_linked_before(&self, user_id: &str, before: Option<i64>) -> StoreResult<Vec<String>> {
+        let sql = "DELETE FROM identities WHERE user_id = $1 AND ($2 IS NULL OR created_at < $2) RETURNING provider";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql)
+            .bind(user_id)
+            .bind(before)
+            .fetch_all(pool)
+            .await)?)
     }
 }

@@ -28,7 +28,7 @@ pub struct Organization {
 pub struct Member {
     pub user_id: String,
     pub sub: String,
-    pub email: String,
+    pub email: Option<String>,
     pub role: String,
     /// When the user joined.
     pub created_at: i64,

@@ -7,8 +7,13 @@ use super::{Db, StoreResult, on_pool};
 pub struct User {
     pub id: String,
     pub sub: String,
-    pub email: String,
+    /// None for an account made from an upstream that did not assert a trusted, verified email
+    /// (issue 12): such an address is never used for mail, reset or linking.
+    pub email: Option<String>,
     pub email_verified: bool,
+    /// When the mailbox was proven; upstream identities linked before it are removed by a
+    /// password reset.
+    pub email_verified_at: Option<i64>,
     #[serde(skip)]
     pub password_hash: Option<String>,
     pub name: Option<String>,
@@ -38,7 +43,7 @@ impl User {
 }
 
 pub struct NewUser {
-    pub email: String,
+    pub email: Option<String>,
     pub email_verified: bool,
     pub password_hash: Option<String>,
     pub name: Option<String>,
@@ -49,7 +54,7 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-const USER_COLUMNS: &str = "id, sub, email, email_verified, password_hash, name, given_name, family_name, picture, \
+const USER_COLUMNS: &str = "id, sub, email, email_verified, email_verified_at, password_hash, name, given_name, family_name, picture, \
      phone_number, phone_number_verified, locale, zoneinfo, role, status, created_at, updated_at, permissions_version";
 
 pub trait UserStore {
@@ -115,15 +120,16 @@ impl UserStore for Db {
     async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User> {
         let id = uuid::Uuid::new_v4().to_string();
         let sub = uuid::Uuid::new_v4().to_string();
-        let email = user.email.trim().to_string();
-        let sql = "INSERT INTO users (id, sub, email, email_normalized, email_verified, password_hash, name, role, status, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)";
+        let email = user.email.as_deref().map(str::trim);
+        let verified = user.email_verified && email.is_some();
+        let sql = "INSERT INTO users (id, sub, email, email_normalized, email_verified, email_verified_at, password_hash, name, role, status, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN $9 END, $6, $7, $8, 'active', $9, $9)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&id)
             .bind(&sub)
-            .bind(&email)
-            .bind(normalize_email(&email))
-            .bind(user.email_verified)
+            .bind(email)
+            .bind(email.map(normalize_email))
+            .bind(verified)
             .bind(&user.password_hash)
             .bind(&user.name)
             .bind(&user.role)
@@ -191,12 +197,9 @@ impl UserStore for Db {
     }
 
     async fn set_email_verified(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, |pool| sqlx::query("UPDATE users SET email_verified = TRUE, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let sql = "UPDATE users SET email_verified = TRUE, email_verified_at = COALESCE(email_verified_at, $1), \
+                   updated_at = $1 WHERE id = $2 AND email IS NOT NULL";
+        on_pool!(self, |pool| sqlx::query(sql).bind(now).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -148,10 +148,13 @@ impl TrustedIssuer {
         if profile.email.is_none() {
             self.fill_from_userinfo(state, token, &mut profile).await;
         }
-        let trust_email = self.config.trust_email.unwrap_or(false);
+        let trust = linking::EmailTrust {
+            verified: self.config.trust_email.unwrap_or(false),
+            unverified: self.config.trust_unverified_email,
+        };
         // First use of an external token: audited as arriving with a bearer token.
         let origin = Origin { via: Some("bearer_token"), ..Origin::default() };
-        match linking::resolve(state, &origin, &self.name, trust_email, &profile).await? {
+        match linking::resolve(state, &origin, &self.name, trust, &profile).await? {
             Resolution::Known(user) | Resolution::Created(user) | Resolution::Linked(user) => Ok(user),
             Resolution::SignInToLink(_) => Err(TrustedTokenError::IdentityConflict),
         }

@@ -23,6 +23,7 @@ async fn servers(backend: Backend) -> (TestServer, TestServer) {
             audience: AUDIENCE.into(),
             jwks_url: None,
             trust_email: Some(true),
+            trust_unverified_email: false,
             timeout: Some(2),
             token_types: None,
         };
@@ -33,7 +34,7 @@ async fn servers(backend: Backend) -> (TestServer, TestServer) {
 }
 
 /// An access token of `email` at `server`, for a client whose tokens name `audience`.
-async fn token_from(server: &TestServer, email: &str, audience: &str) -> String {
+pub(crate) async fn token_from(server: &TestServer, email: &str, audience: &str) -> String {
     if server.state.db.user_by_email(email).await.expect("db").is_none() {
         server.user(email, PASSWORD).await;
     }

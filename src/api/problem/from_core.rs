@@ -30,6 +30,8 @@ impl From<crate::account::AccountError> for ApiError {
                 "last_login_method",
                 "this identity is the account's last way to sign in; set a password or link another provider first",
             ),
+            E::RateLimited { retry_after } => ApiError::too_many(retry_after),
+            E::Busy => ApiError::busy(),
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),
         }
@@ -138,6 +140,7 @@ impl From<crate::login::LoginError> for ApiError {
         match error {
             E::InvalidCredentials => ApiError::unauthorized("invalid_credentials", "incorrect email or password"),
             E::Locked { retry_after, .. } => ApiError::too_many(retry_after),
+            E::Busy => ApiError::busy(),
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),
         }

@@ -121,6 +121,13 @@ impl ApiError {
         ApiError::Unavailable(Json(problem), 5)
     }
 
+    /// The password-hash gate is full: retry shortly.
+    pub fn busy() -> ApiError {
+        let problem =
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many password checks at once; retry shortly");
+        ApiError::Unavailable(Json(problem), crate::passwords::BUSY_RETRY_AFTER)
+    }
+
     pub fn internal(message: &str) -> ApiError {
         tracing::error!(%message, "internal error in the JSON API");
         ApiError::Internal(Json(Problem::new(

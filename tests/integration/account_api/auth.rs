@@ -92,7 +92,8 @@ async fn register_enforces_the_password_policy(backend: Backend) {
 }
 
 async fn register_refuses_duplicate_and_invalid_emails(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // More attempts per email than the default limit (unauthenticated_work.rs tests the limit).
+    let server = TestServer::start_with(backend, |config| config.mail_email_limit = 10).await;
     server.user("alice@example.com", PASSWORD).await;
     let body = problem(register(&server, "Alice@Example.COM", PASSWORD).await, 409).await;
     assert_eq!(body["code"], "email_taken");
@@ -410,7 +411,8 @@ async fn reset_password_with_the_mailed_code_ends_sessions_and_tokens(backend: B
 }
 
 async fn reset_password_refuses_expired_codes_and_weak_passwords(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // More reset mails per email than the default limit (unauthenticated_work.rs tests the limit).
+    let server = TestServer::start_with(backend, |config| config.mail_email_limit = 10).await;
     server.user("alice@example.com", PASSWORD).await;
 
     for weak in ["password123", "short", "my alice password!", &"z".repeat(257)] {

@@ -21,7 +21,7 @@ async fn linking_follows_the_email_rules(backend: Backend) {
     let now = b.clock_now();
     let hash = oxidp::passwords::hash_password(PASSWORD).expect("hash");
     let unverified = NewUser {
-        email: "unverified@example.com".into(),
+        email: Some("unverified@example.com".into()),
         email_verified: false,
         password_hash: Some(hash),
         name: None,
@@ -61,11 +61,16 @@ async fn linking_follows_the_email_rules(backend: Backend) {
     assert_eq!(id["sub"], verified.sub.as_str());
     assert_eq!(id["amr"], json!(["fed"]));
     assert_eq!(b.state.db.identity("trusted", "up-verified").await.expect("db").expect("linked").user_id, verified.id);
-    // The same email unverified upstream would not have linked: a new subject asserting it unverified.
+    // An email the upstream does not assert verified is never used (issue 12): no link, no offer,
+    // a new account without any email.
     let begun = setup.begin("trusted").await;
     let response =
         setup.answer("trusted", &begun, setup.claims(&begun, "up-unverified", "carol@example.com", false)).await;
-    assert_page(&response, 200, "unverified upstream email");
+    code_for_client(b, &setup.browser, response).await;
+    let identity = b.state.db.identity("trusted", "up-unverified").await.expect("db").expect("identity");
+    assert_ne!(identity.user_id, carol.id);
+    let stranger = b.state.db.user_by_id(&identity.user_id).await.expect("db").expect("user");
+    assert_eq!(stranger.email, None, "unverified upstream email");
 
     // Untrusted issuer, carol's email: carol signs in with her password to link.
     let browser = &setup.browser;
@@ -101,15 +106,18 @@ async fn linking_follows_the_email_rules(backend: Backend) {
         .await;
     assert_page(&response, 400, "used offer");
 
-    // A new email makes a new user: verified only when the provider is trusted for email.
-    for (provider, sub, email, expect_verified) in
+    // A new email makes a new user: with the email (verified) only when the provider is trusted
+    // for email, else without any email (issue 12).
+    for (provider, sub, email, trusted) in
         [("trusted", "new-1", "new1@example.com", true), ("corp", "new-2", "new2@example.com", false)]
     {
         let begun = setup.begin(provider).await;
         let response = setup.answer(provider, &begun, setup.claims(&begun, sub, email, true)).await;
         code_for_client(b, &setup.browser, response).await;
-        let user = b.state.db.user_by_email(email).await.expect("db").expect("new user");
-        assert_eq!(user.email_verified, expect_verified, "{provider}");
+        let identity = b.state.db.identity(provider, sub).await.expect("db").expect("identity");
+        let user = b.state.db.user_by_id(&identity.user_id).await.expect("db").expect("new user");
+        assert_eq!(user.email.is_some(), trusted, "{provider}");
+        assert_eq!(user.email_verified, trusted, "{provider}");
         assert_eq!(user.name.as_deref(), Some("Upstream Person"));
         assert_eq!(b.state.db.identity(provider, sub).await.expect("db").expect("identity").user_id, user.id);
     }

@@ -51,6 +51,7 @@ pub fn upstream(kind: UpstreamKind, issuer: Option<&str>, client_id: &str, secre
         client_secret: secret.map(str::to_string),
         scopes: None,
         trust_email: None,
+        trust_unverified_email: false,
         auth_url: None,
         token_url: None,
         api_url: None,
@@ -210,8 +211,8 @@ impl MockIssuer {
 // Driving the browser
 
 /// What a started upstream login left: the authorization request at B and the upstream URL.
-struct Begun {
-    pkce: Pkce,
+pub(crate) struct Begun {
+    pub(crate) pkce: Pkce,
     /// Where B sent the browser: the upstream's authorization endpoint.
     location: String,
     upstream: HashMap<String, String>,
@@ -226,7 +227,7 @@ fn set_cookie_value(response: &reqwest::Response, name: &str) -> Option<String> 
     })
 }
 
-fn assert_page(response: &reqwest::Response, status: u16, what: &str) {
+pub(crate) fn assert_page(response: &reqwest::Response, status: u16, what: &str) {
     assert_eq!(response.status(), status, "{what}");
     let content_type = response.headers()["content-type"].to_str().expect("type");
     assert!(content_type.starts_with("text/html"), "{what}: an HTML page, got {content_type}");
@@ -286,7 +287,7 @@ fn assert_client_error(b: &TestServer, response: &reqwest::Response, error: &str
 }
 
 /// Follows B's consent page when asked, and returns the RP's code.
-async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::Response) -> String {
+pub(crate) async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::Response) -> String {
     assert_eq!(response.status(), 303, "the callback continues the authorization request");
     let mut next = location(&response);
     if next.starts_with("/consent") {
@@ -305,7 +306,7 @@ async fn code_for_client(b: &TestServer, browser: &Browser, response: reqwest::R
     params.get("code").unwrap_or_else(|| panic!("no code in {next}")).clone()
 }
 
-async fn id_token_claims(b: &TestServer, rp: &TestClient, code: &str, pkce: &Pkce) -> Map<String, Value> {
+pub(crate) async fn id_token_claims(b: &TestServer, rp: &TestClient, code: &str, pkce: &Pkce) -> Map<String, Value> {
     let body = json(redeem(b, rp, code, &pkce.verifier).await).await;
     b.verify_jwt(body["id_token"].as_str().expect("id_token"), &rp.id, "JWT").await
 }
@@ -313,14 +314,23 @@ async fn id_token_claims(b: &TestServer, rp: &TestClient, code: &str, pkce: &Pkc
 // ---------------------------------------------------------------------------------------------
 // The mock issuer (Authentik's shape)
 
-struct MockSetup {
-    b: TestServer,
+pub(crate) struct MockSetup {
+    pub(crate) b: TestServer,
     mock: MockIssuer,
-    rp: TestClient,
-    browser: Browser,
+    pub(crate) rp: TestClient,
+    pub(crate) browser: Browser,
 }
 
-async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
+pub(crate) async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
+    mock_setup_with(backend, first_party, |_| {}).await
+}
+
+/// [`mock_setup`], with a last word on the configuration.
+pub(crate) async fn mock_setup_with(
+    backend: Backend,
+    first_party: bool,
+    adjust: impl FnOnce(&mut Config) + Send + 'static,
+) -> MockSetup {
     let mock = MockIssuer::start().await;
     let issuer = mock.issuer.clone();
     let b = TestServer::start_with(backend, move |config: &mut Config| {
@@ -332,6 +342,7 @@ async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
         trusted.trust_email = Some(true);
         trusted.label = Some("Trusted IdP".into());
         config.upstream.insert("trusted".into(), trusted);
+        adjust(config);
     })
     .await;
     let mut flags = vec!["--name", "Relying party", "--redirect-uri", REDIRECT];
@@ -343,7 +354,7 @@ async fn mock_setup(backend: Backend, first_party: bool) -> MockSetup {
 }
 
 impl MockSetup {
-    fn claims(&self, begun: &Begun, sub: &str, email: &str, verified: bool) -> Map<String, Value> {
+    pub(crate) fn claims(&self, begun: &Begun, sub: &str, email: &str, verified: bool) -> Map<String, Value> {
         let now = self.b.clock_now();
         let value = json!({
             "iss": self.mock.issuer,
@@ -359,11 +370,11 @@ impl MockSetup {
         value.as_object().expect("object").clone()
     }
 
-    async fn begin(&self, provider: &str) -> Begun {
+    pub(crate) async fn begin(&self, provider: &str) -> Begun {
         begin(&self.b, &self.rp, &self.browser, provider, "openid profile email").await
     }
 
-    async fn answer(&self, provider: &str, begun: &Begun, claims: Map<String, Value>) -> reqwest::Response {
+    pub(crate) async fn answer(&self, provider: &str, begun: &Begun, claims: Map<String, Value>) -> reqwest::Response {
         self.mock.prepare(claims, SignWith::Published);
         callback(&self.b, &self.browser, provider, &[("code", "upstream-code"), ("state", &begun.upstream["state"])])
             .await
