@@ -98,7 +98,11 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         }
     }
     let (kind, refused_after) = refused.expect("new connections are refused after SIGTERM");
-    assert_eq!(kind, std::io::ErrorKind::ConnectionRefused);
+    // A connection that raced the close sits in the kernel's backlog and is reset instead.
+    assert!(
+        matches!(kind, std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset),
+        "refused or reset, got {kind:?}"
+    );
     // The idle connection is closed rather than kept for the grace period.
     let leftover = read_to_close(&mut idle, Duration::from_secs(3)).await;
     assert!(leftover.is_empty(), "nothing more on the idle connection: {leftover:?}");
