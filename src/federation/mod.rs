@@ -32,6 +32,7 @@ impl From<AuthorizeError> for FederationError {
     fn from(error: AuthorizeError) -> Self {
         match error {
             AuthorizeError::Unavailable => FederationError::Unavailable,
+            AuthorizeError::OtherBrowser => FederationError::NotBound,
             other => FederationError::Internal(format!("{other:?}")),
         }
     }
@@ -45,10 +46,17 @@ pub struct Started {
 
 /// Starts a login at `provider`, for the pending authorization request `request_id` (or for a
 /// plain sign-in without one).
-pub async fn start(state: &AppState, provider: &str, request_id: Option<&str>) -> Result<Started, FederationError> {
+pub async fn start(
+    state: &AppState,
+    provider: &str,
+    request_id: Option<&str>,
+    browser_cookie: Option<&str>,
+) -> Result<Started, FederationError> {
     let provider = state.federation.get(provider).ok_or(FederationError::UnknownProvider)?;
     let pending = match request_id.filter(|id| !id.is_empty()) {
-        Some(id) => Some(authorize::load_pending(state, id).await?.ok_or(FederationError::RequestExpired)?),
+        Some(id) => {
+            Some(authorize::load_pending(state, id, browser_cookie).await?.ok_or(FederationError::RequestExpired)?)
+        }
         None => None,
     };
     let raw_state = crate::crypto::random_token(32);

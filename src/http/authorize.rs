@@ -7,11 +7,12 @@ use poem::{Body, Request, Response, handler};
 
 use super::error::{LoginRefusal, authorize_error, found, login_refusal, see_other, with_retry_after};
 use super::pages::{self, ConsentPage, LoginPage};
+use crate::crypto::random_token;
 use crate::login;
 use crate::oauth::authorize::{self, AuthorizeError, Outcome, Pending};
 use crate::session::{self, ActiveSession};
 use crate::state::SharedState;
-use crate::web::request::{BodyError, client_ip, cookie, form_params, query_params, user_agent};
+use crate::web::request::{BodyError, client_ip, form_params, query_params, user_agent};
 use crate::web::request_id;
 use crate::web::{cookies, csrf};
 
@@ -32,7 +33,7 @@ fn outcome_response(outcome: Outcome, after_form: bool) -> Response {
 }
 
 async fn current_session(state: &SharedState, req: &Request) -> Result<Option<ActiveSession>, AuthorizeError> {
-    Ok(session::current(state, cookie(req, cookies::SESSION).as_deref()).await?)
+    Ok(session::current(state, cookies::get(state, req, cookies::SESSION).as_deref()).await?)
 }
 
 #[handler]
@@ -40,15 +41,34 @@ pub async fn authorize_get(req: &Request, Data(state): Data<&SharedState>) -> Re
     let Some(params) = query_params(req) else {
         return bad_request_page(req, "The request parameters are not valid UTF-8.");
     };
+    // The browser's authorization cookie, created on its first request: pending requests
+    // answer only to it.
+    let existing = cookies::get(state, req, cookies::AUTHORIZE);
+    let browser = existing.clone().unwrap_or_else(|| random_token(32));
     let result = async {
         let session = current_session(state, req).await?;
-        authorize::start(state, &params, session.as_ref()).await
+        authorize::start(state, &params, session.as_ref(), &browser).await
     }
     .await;
     match result {
-        Ok(outcome) => outcome_response(outcome, false),
+        Ok(outcome) => {
+            let pending = !matches!(outcome, Outcome::Redirect(_));
+            let response = outcome_response(outcome, false);
+            if pending && existing.is_none() {
+                with_cookie(response, cookies::set(state, cookies::AUTHORIZE, &browser, None))
+            } else {
+                response
+            }
+        }
         Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
     }
+}
+
+fn with_cookie(mut response: Response, cookie: String) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
 }
 
 /// A POSTed authorization request is answered with a 303 to the same request as a GET, so
@@ -83,7 +103,7 @@ fn body_error_message(error: BodyError) -> &'static str {
 
 async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -> Result<Option<Pending>, Response> {
     let Some(id) = id else { return Ok(None) };
-    match authorize::load_pending(state, id).await {
+    match authorize::load_pending(state, id, cookies::get(state, req, cookies::AUTHORIZE).as_deref()).await {
         Ok(Some(pending)) => Ok(Some(pending)),
         Ok(None) => {
             Err(bad_request_page(req, "This sign-in request has expired. Go back to the application and start again."))
@@ -110,7 +130,7 @@ async fn render_login(
     form: LoginForm<'_>,
     status: StatusCode,
 ) -> Response {
-    let csrf = csrf::ensure(req);
+    let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, LOGIN_FORM);
     let client = client_name(state, pending).await;
     let page = LoginPage {
@@ -184,16 +204,22 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
             LoginRefusal::Outage(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
         },
     };
-    let started =
-        match session::start(state, &user, "pwd", cookie(req, cookies::SESSION).as_deref(), Some(ip), user_agent(req))
-            .await
-        {
-            Ok(started) => started,
-            Err(error) => return authorize_error(&state.config.issuer, error.into(), request_id(req)),
-        };
+    let started = match session::start(
+        state,
+        &user,
+        "pwd",
+        cookies::get(state, req, cookies::SESSION).as_deref(),
+        Some(ip),
+        user_agent(req),
+    )
+    .await
+    {
+        Ok(started) => started,
+        Err(error) => return authorize_error(&state.config.issuer, error.into(), request_id(req)),
+    };
     let session_cookie = cookies::set(state, cookies::SESSION, &started.token, Some(state.config.session_ttl));
     let active = ActiveSession { session: started.session, user };
-    let mut response = match pending.as_mut() {
+    let response = match pending.as_mut() {
         Some(pending) => {
             let result = async {
                 authorize::mark_fresh_login(state, pending, &active.session.id).await?;
@@ -207,10 +233,7 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
         }
         None => pages::message("Signed in", "You are signed in. You can close this page."),
     };
-    if let Ok(value) = HeaderValue::from_str(&session_cookie) {
-        response.headers_mut().append(SET_COOKIE, value);
-    }
-    response
+    with_cookie(response, session_cookie)
 }
 
 #[handler]
@@ -229,7 +252,7 @@ pub async fn consent_page(req: &Request, Data(state): Data<&SharedState>) -> Res
         Ok(None) => return see_other(&format!("/login?request={}", pending.id)),
         Err(error) => return authorize_error(&state.config.issuer, error, request_id(req)),
     };
-    let csrf = csrf::ensure(req);
+    let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, CONSENT_FORM);
     let client = client_name(state, Some(&pending)).await.unwrap_or_else(|| pending.request.client_id.clone());
     let scopes = pending.request.scopes.iter().map(|scope| (scope.clone(), pages::describe_scope(scope))).collect();

@@ -80,6 +80,13 @@ pub fn authorize_error(issuer: &str, error: AuthorizeError, request_id: Option<S
         AuthorizeError::Page(message) => {
             pages::error(StatusCode::BAD_REQUEST, "Something is wrong with this request", &message, request_id)
         }
+        AuthorizeError::OtherBrowser => pages::error(
+            StatusCode::BAD_REQUEST,
+            "Request started elsewhere",
+            "This sign-in request was started in another browser, or this browser's cookies were cleared. \
+             Go back to the application and start again from here.",
+            request_id,
+        ),
         AuthorizeError::Unavailable => {
             let mut response = pages::error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -19,7 +19,7 @@ use crate::oauth::authorize::{self, AuthorizeError, Outcome};
 use crate::session::ActiveSession;
 use crate::state::SharedState;
 use crate::store::User;
-use crate::web::request::{cookie, form_params, origin, query_params};
+use crate::web::request::{form_params, origin, query_params};
 use crate::web::request_id;
 use crate::web::{cookies, csrf};
 
@@ -57,7 +57,8 @@ fn label_of(state: &SharedState, provider: &str) -> String {
 pub async fn start(req: &Request, Path(provider): Path<String>, Data(state): Data<&SharedState>) -> Response {
     let params = query_params(req).unwrap_or_default();
     let pending_id = params.get("request").filter(|id| !id.is_empty());
-    match federation::start(state, &provider, pending_id).await {
+    let browser = cookies::get(state, req, cookies::AUTHORIZE);
+    match federation::start(state, &provider, pending_id, browser.as_deref()).await {
         Ok(started) => with_cookie(
             found(&started.location),
             cookies::set(state, BINDING_COOKIE, &started.binding, Some(federation::attempt::ATTEMPT_TTL)),
@@ -71,7 +72,7 @@ pub async fn start(req: &Request, Path(provider): Path<String>, Data(state): Dat
 #[handler]
 pub async fn callback(req: &Request, Path(provider): Path<String>, Data(state): Data<&SharedState>) -> Response {
     let params = query_params(req).unwrap_or_default();
-    let binding = cookie(req, BINDING_COOKIE);
+    let binding = cookies::get(state, req, BINDING_COOKIE);
     let attempt = match federation::attempt::redeem(
         &state.kv,
         &state.secret,
@@ -165,7 +166,7 @@ fn render_link_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let csrf = csrf::ensure(req);
+    let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, LINK_FORM);
     let label = label_of(state, &offer.provider);
     let page = LinkPage {
@@ -201,7 +202,8 @@ pub async fn link_submit(
         );
     }
     let link_id = form.get("link").unwrap_or("");
-    let offer = match linking::load_offer(state, Some(link_id), cookie(req, LINK_COOKIE).as_deref()).await {
+    let offer = match linking::load_offer(state, Some(link_id), cookies::get(state, req, LINK_COOKIE).as_deref()).await
+    {
         Ok(offer) if offer.provider == provider => offer,
         Ok(_) => return failure(state, req, &provider, FederationError::StateMismatch, None).await,
         Err(error) => return failure(state, req, &provider, error, None).await,
@@ -238,7 +240,7 @@ async fn sign_in(
     how: &str,
     pending_id: Option<&str>,
 ) -> Response {
-    let previous = cookie(req, cookies::SESSION);
+    let previous = cookies::get(state, req, cookies::SESSION);
     let started =
         match federation::sign_in(state, &origin(state, req), &user, provider, amr, how, previous.as_deref()).await {
             Ok(started) => started,
@@ -258,7 +260,8 @@ async fn sign_in(
 
 async fn continue_request(state: &SharedState, req: &Request, id: &str, active: &ActiveSession) -> Response {
     let result = async {
-        let Some(mut pending) = authorize::load_pending(state, id).await? else {
+        let browser = cookies::get(state, req, cookies::AUTHORIZE);
+        let Some(mut pending) = authorize::load_pending(state, id, browser.as_deref()).await? else {
             return Err(AuthorizeError::Page(
                 "You are signed in, but the application's request has expired. Go back to the application and start again."
                     .into(),
@@ -291,7 +294,8 @@ async fn failure(
     }
     federation::record_failure(state, &origin(state, req), provider, &error).await;
     if let (Some((code, description)), Some(id)) = (error.client_error(), pending_id)
-        && let Ok(Some(pending)) = authorize::load_pending(state, id).await
+        && let Ok(Some(pending)) =
+            authorize::load_pending(state, id, cookies::get(state, req, cookies::AUTHORIZE).as_deref()).await
     {
         let redirect = AuthorizeError::Redirect {
             redirect_uri: pending.request.redirect_uri,

@@ -11,7 +11,7 @@ use super::pages::{self, LogoutPage};
 use crate::oidc::logout::{LogoutError, LogoutRequest, validate};
 use crate::session;
 use crate::state::SharedState;
-use crate::web::request::{cookie, form_params, query_params};
+use crate::web::request::{form_params, query_params};
 use crate::web::request_id;
 use crate::web::{cookies, csrf};
 
@@ -44,7 +44,7 @@ pub async fn end_session(req: &Request, body: Body, Data(state): Data<&SharedSta
             );
         }
     };
-    let session_token = cookie(req, cookies::SESSION);
+    let session_token = cookies::get(state, req, cookies::SESSION);
     let current = session::current(state, session_token.as_deref()).await.ok().flatten();
     let confirmed = req.method() == Method::POST
         && params.get("confirm") == Some("yes")
@@ -80,7 +80,7 @@ fn confirmation_page(
     request: &LogoutRequest,
     params: &crate::oauth::params::Params,
 ) -> Response {
-    let csrf = csrf::ensure(req);
+    let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, LOGOUT_FORM);
     let hidden = FORWARDED
         .iter()

@@ -7,7 +7,6 @@ use poem::http::HeaderValue;
 use poem::http::header::SET_COOKIE;
 
 use super::cookies;
-use super::request::cookie;
 use crate::crypto::random_token;
 use crate::state::AppState;
 
@@ -17,8 +16,8 @@ pub struct CsrfCookie {
 }
 
 /// The browser's CSRF cookie, created when it has none.
-pub fn ensure(req: &Request) -> CsrfCookie {
-    match cookie(req, cookies::CSRF) {
+pub fn ensure(state: &AppState, req: &Request) -> CsrfCookie {
+    match cookies::get(state, req, cookies::CSRF) {
         Some(value) => CsrfCookie { value, is_new: false },
         None => CsrfCookie { value: random_token(32), is_new: true },
     }
@@ -40,7 +39,7 @@ impl CsrfCookie {
 }
 
 pub fn verify(state: &AppState, req: &Request, form: &str, token: Option<&str>) -> bool {
-    match (cookie(req, cookies::CSRF), token) {
+    match (cookies::get(state, req, cookies::CSRF), token) {
         (Some(browser), Some(token)) => state.secret.verify_csrf_token(&browser, form, token),
         _ => false,
     }

@@ -1,6 +1,7 @@
 //! What the HTML pages carry besides their content (`src/http/csrf.rs`, `cookies.rs`,
 //! `middleware.rs`): CSRF tokens on the login and consent forms bound to the browser, the cookie
-//! policy (`HttpOnly`, `SameSite=Lax`, `Secure` on an https issuer) and the security headers.
+//! policy (`HttpOnly`, `SameSite=Lax`, `Secure` and the `__Host-` prefix on an https issuer) and the
+//! security headers.
 
 use crate::browser::{
     ALICE, authorize_with, cookie_value, expect_code_redirect, expect_consent_page, expect_login_page, expect_page,
@@ -13,7 +14,7 @@ on_both_backends!(
     login_form_requires_this_browsers_csrf_token,
     consent_form_requires_this_browsers_csrf_token,
     cookies_and_security_headers,
-    cookies_are_secure_on_an_https_issuer,
+    cookies_are_secure_and_host_only_on_an_https_issuer,
 );
 
 async fn login_form_requires_this_browsers_csrf_token(backend: Backend) {
@@ -146,26 +147,47 @@ async fn cookies_and_security_headers(backend: Backend) {
     assert_security_headers(&failed, "403 page");
 }
 
-async fn cookies_are_secure_on_an_https_issuer(backend: Backend) {
+async fn cookies_are_secure_and_host_only_on_an_https_issuer(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.issuer = "https://idp.example".into()).await;
     server.user(ALICE, PASSWORD).await;
+    let client = server.client(&["--name", "Third Party App", "--redirect-uri", REDIRECT]).await;
     // A browser would not send Secure cookies over http: this one sends them by hand.
     let http = plain_http();
+    let started = http.get(authorize_with(&server, &client.id, &pkce(), &[])).send().await.expect("authorize");
+    let authorize_cookie = set_cookie(&started, "__Host-oxidp_authorize").expect("authorization cookie");
     let page = http.get(server.url("/login")).send().await.expect("login page");
-    let csrf_cookie = set_cookie(&page, "oxidp_csrf").expect("CSRF cookie");
-    assert!(cookie_attributes(&csrf_cookie).contains(&"secure".to_string()), "{csrf_cookie}");
+    assert!(set_cookie(&page, "oxidp_csrf").is_none(), "never the unprefixed name on https");
+    let csrf_cookie = set_cookie(&page, "__Host-oxidp_csrf").expect("CSRF cookie");
     let html = expect_page(page, 200).await;
-    let response = http
+    let token = form_field(&html, "csrf").expect("csrf");
+    let form = [("csrf", token.as_str()), ("email", ALICE), ("password", PASSWORD)];
+
+    // A cookie planted without the prefix (by a sibling subdomain or a plain-http page, which
+    // cannot set a `__Host-` cookie) is not read: the form's token does not match anything.
+    let planted = http
         .post(server.url("/login"))
         .header("cookie", format!("oxidp_csrf={}", cookie_value(&csrf_cookie)))
-        .form(&[("csrf", form_field(&html, "csrf").expect("csrf").as_str()), ("email", ALICE), ("password", PASSWORD)])
+        .form(&form)
         .send()
         .await
         .expect("POST");
-    let session_cookie = set_cookie(&response, "oxidp_session").expect("session cookie");
-    let attributes = cookie_attributes(&session_cookie);
-    for expected in ["secure", "httponly", "samesite=lax"] {
-        assert!(attributes.contains(&expected.to_string()), "{session_cookie}");
+    expect_page(planted, 403).await;
+
+    let response = http
+        .post(server.url("/login"))
+        .header("cookie", format!("__Host-oxidp_csrf={}", cookie_value(&csrf_cookie)))
+        .form(&form)
+        .send()
+        .await
+        .expect("POST");
+    let session_cookie = set_cookie(&response, "__Host-oxidp_session").expect("session cookie");
+    for line in [&session_cookie, &csrf_cookie, &authorize_cookie] {
+        let attributes = cookie_attributes(line);
+        // `__Host-` cookies must be Secure, for path `/`, and have no Domain.
+        for expected in ["secure", "httponly", "samesite=lax", "path=/"] {
+            assert!(attributes.contains(&expected.to_string()), "{expected} in {line}");
+        }
+        assert!(!attributes.iter().any(|attribute| attribute.starts_with("domain")), "{line}");
     }
     expect_page(response, 200).await;
 }

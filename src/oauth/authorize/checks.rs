@@ -55,7 +55,8 @@ pub(super) async fn validate(
         login_hint: params.get("login_hint").map(str::to_string),
         resource: params.get("resource").map(str::to_string),
         fresh_login_session: None,
-        consent_given: false,
+        consent_given_by: None,
+        browser: String::new(),
     };
     Ok((client, request))
 }

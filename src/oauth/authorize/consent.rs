@@ -19,6 +19,7 @@ pub async fn decide(
     let details = serde_json::json!({ "scope": request.request.scopes.join(" ") });
     by.record(state, action, ("client", &request.request.client_id), details).await?;
     if !approve {
+        pending::forget(state, &request.id).await?;
         return Err(AuthorizeError::Redirect {
             redirect_uri: request.request.redirect_uri.clone(),
             error: ErrorCode::AccessDenied,
@@ -26,6 +27,6 @@ pub async fn decide(
             state: request.request.state.clone(),
         });
     }
-    pending::mark_consent_given(state, &mut request).await?;
+    pending::mark_consent_given(state, &mut request, &session.user.id).await?;
     resume(state, request, Some(session)).await
 }

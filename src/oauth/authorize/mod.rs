@@ -36,9 +36,12 @@ pub struct AuthorizationRequest {
     /// Set when the user signed in for this very request: it satisfies `prompt=login` and `max_age`.
     #[serde(default)]
     pub fresh_login_session: Option<String>,
-    /// Set when the user approved the consent page for this request.
+    /// The user who approved the consent page for this request; it counts for nobody else.
     #[serde(default)]
-    pub consent_given: bool,
+    pub consent_given_by: Option<String>,
+    /// Keyed hash of the authorization cookie of the browser that started the request.
+    #[serde(default)]
+    pub browser: String,
 }
 
 impl AuthorizationRequest {
@@ -51,6 +54,8 @@ impl AuthorizationRequest {
 pub enum AuthorizeError {
     /// The client or its redirect URI cannot be trusted: show an error page, never redirect.
     Page(String),
+    /// The pending request belongs to another browser: an error page, never a redirect.
+    OtherBrowser,
     /// Reported to the client at its (validated) redirect URI.
     Redirect {
         redirect_uri: String,
@@ -101,30 +106,31 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Validates a fresh request and decides its next step.
+/// Validates a fresh request and decides its next step. `browser_cookie` is the browser's
+/// authorization cookie: a request kept for the login or consent page answers only to it.
 pub async fn start(
     state: &AppState,
     params: &Params,
     session: Option<&ActiveSession>,
+    browser_cookie: &str,
 ) -> Result<Outcome, AuthorizeError> {
-    let (client, request) = checks::validate(state, params).await?;
+    let (client, mut request) = checks::validate(state, params).await?;
+    request.browser = pending::browser_hash(state, browser_cookie);
     decide(state, &client, request, session).await
 }
 
-/// Picks up a pending request after the login or consent page.
+/// Picks up a pending request after the login or consent page. The request is consumed
+/// whatever happens next: a further step gets a new id (see [`pending`]).
 pub async fn resume(
     state: &AppState,
     pending: Pending,
     session: Option<&ActiveSession>,
 ) -> Result<Outcome, AuthorizeError> {
+    pending::forget(state, &pending.id).await?;
     let client = crate::oauth::clients::find(state, &pending.request.client_id)
         .await?
         .ok_or_else(|| AuthorizeError::Page("The application is no longer registered.".into()))?;
-    let outcome = decide(state, &client, pending.request, session).await?;
-    if matches!(outcome, Outcome::Redirect(_)) {
-        pending::forget(state, &pending.id).await?;
-    }
-    Ok(outcome)
+    decide(state, &client, pending.request, session).await
 }
 
 pub use pending::{load as load_pending, mark_consent_given, mark_fresh_login};
@@ -158,7 +164,7 @@ async fn decide(
         }
         return Ok(Outcome::Consent { request_id: pending::save(state, &request).await? });
     }
-    if request.consent_given {
+    if request.consent_given_by.as_deref() == Some(session.user.id.as_str()) {
         state.db.save_consent(&session.user.id, &client.id, &request.scopes.join(" "), state.now()).await?;
     }
     Ok(Outcome::Redirect(code::issue(state, &request, session).await?))
@@ -182,7 +188,7 @@ async fn needs_consent(
     request: &AuthorizationRequest,
     user_id: &str,
 ) -> Result<bool, AuthorizeError> {
-    if client.first_party || request.consent_given {
+    if client.first_party || request.consent_given_by.as_deref() == Some(user_id) {
         return Ok(false);
     }
     if request.prompts("consent") {

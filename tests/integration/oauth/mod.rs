@@ -11,6 +11,7 @@ mod consent;
 mod pkce;
 mod redirect_uri;
 mod refresh_token;
+mod request_binding;
 mod revocation_and_introspection;
 mod token_endpoint;
 

@@ -44,13 +44,15 @@ async fn session_id_rotates_at_every_login(backend: Backend) {
         &set_cookie(&log_in(&server, &attacker, &login, BOB, PASSWORD).await, "oxidp_session").expect("session cookie"),
     );
     let victim = plain_http();
-    let with_planted = |request: reqwest::RequestBuilder, csrf: Option<&str>| {
-        let csrf = csrf.map(|value| format!("; oxidp_csrf={value}")).unwrap_or_default();
-        request.header("cookie", format!("oxidp_session={planted}{csrf}"))
+    let with_planted = |request: reqwest::RequestBuilder, others: &str| {
+        request.header("cookie", format!("oxidp_session={planted}{others}"))
     };
     let authorize = authorize_with(&server, &client.id, &pkce(), &[("prompt", Some("login"))]);
-    let login = expect_login_page(&with_planted(victim.get(authorize), None).send().await.expect("authorize"));
-    let page = with_planted(victim.get(server.url(&login)), None).send().await.expect("login page");
+    let started = with_planted(victim.get(authorize), "").send().await.expect("authorize");
+    let binding = cookie_value(&set_cookie(&started, "oxidp_authorize").expect("authorization cookie"));
+    let login = expect_login_page(&started);
+    let browser_cookie = format!("; oxidp_authorize={binding}");
+    let page = with_planted(victim.get(server.url(&login)), &browser_cookie).send().await.expect("login page");
     let csrf_cookie = cookie_value(&set_cookie(&page, "oxidp_csrf").expect("CSRF cookie"));
     let html = expect_page(page, 200).await;
     let form = [
@@ -59,8 +61,8 @@ async fn session_id_rotates_at_every_login(backend: Backend) {
         ("email", ALICE.to_string()),
         ("password", PASSWORD.to_string()),
     ];
-    let response =
-        with_planted(victim.post(server.url("/login")), Some(&csrf_cookie)).form(&form).send().await.expect("POST");
+    let others = format!("{browser_cookie}; oxidp_csrf={csrf_cookie}");
+    let response = with_planted(victim.post(server.url("/login")), &others).form(&form).send().await.expect("POST");
     let fresh = cookie_value(&set_cookie(&response, "oxidp_session").expect("session cookie"));
     assert_ne!(fresh, planted);
     expect_code_redirect(&server, &response, REDIRECT, "state-123");
