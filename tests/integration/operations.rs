@@ -1,6 +1,6 @@
 //! The real `oxidp serve` binary as operators run it: SIGTERM lets requests in flight finish and
 //! exits 0; `OXIDP_LOG_FORMAT=json` writes JSON lines that carry the request ID; the client IP
-//! behind a trusted proxy reaches the logs.
+//! behind a trusted proxy reaches the logs; text logs escape control characters from requests.
 
 use std::time::{Duration, Instant};
 
@@ -228,4 +228,61 @@ async fn json_logs_carry_the_request_id_and_one_access_line_per_request() {
     assert_eq!(warning["fields"]["ip"], "203.0.113.5");
     // Lines outside any request (start, stop) have no request ID.
     assert!(lines.iter().any(|line| line["fields"]["message"] == "stopped" && request_id_of(line).is_none()));
+}
+
+/// Issue #12 item 7: an upstream's `error` text reaches a warning; in text logs its newline and
+/// escape sequence are escaped, so the request cannot forge a line or colour the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_escape_control_characters_from_requests() {
+    let cli = Cli::new(Backend::Sqlite).await;
+    let port = free_port();
+    let (bind, issuer) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let env = [
+        ("OXIDP_BIND", bind.as_str()),
+        ("OXIDP_ISSUER", issuer.as_str()),
+        ("OXIDP_LOG_FORMAT", "text"),
+        ("OXIDP_UPSTREAM__GH__KIND", "github"),
+        ("OXIDP_UPSTREAM__GH__CLIENT_ID", "gh-client"),
+        ("OXIDP_UPSTREAM__GH__CLIENT_SECRET", "gh-secret"),
+    ];
+    let mut serving = Serving::start(&cli, &env, "serve.log");
+    serving.wait_for_line("discovery");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    // The attacker starts their own upstream login, then answers the callback themselves.
+    let started = http.get(format!("{issuer}/login/gh")).send().await.expect("start");
+    assert_eq!(started.status(), 302);
+    let location = started.headers()["location"].to_str().expect("location").to_string();
+    let state = url::Url::parse(&location)
+        .expect("upstream URL")
+        .query_pairs()
+        .find(|(name, _)| name == "state")
+        .map(|(_, value)| value.into_owned())
+        .expect("state");
+    let binding = started
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("oxidp_federation=").and_then(|rest| rest.split(';').next()))
+        .expect("binding cookie")
+        .to_string();
+    let forged = "x\n2026-12-02T00:00:00.000000Z ERROR oxidp: FORGED-LINE \u{1b}[2J";
+    let callback = url::Url::parse_with_params(
+        &format!("{issuer}/login/gh/callback"),
+        &[("state", state.as_str()), ("error", forged)],
+    )
+    .expect("callback URL");
+    let answered =
+        http.get(callback).header("cookie", format!("oxidp_federation={binding}")).send().await.expect("callback");
+    assert_eq!(answered.status(), 400);
+
+    assert_eq!(serving.terminate(), Some(0));
+    let log = std::fs::read_to_string(&serving.log).expect("log");
+    assert!(log.contains("FORGED-LINE"), "the upstream's error text is logged: {log}");
+    assert!(log.contains("\\x0a2026-12-02T00:00:00.000000Z ERROR oxidp: FORGED-LINE \\x1b[2J"), "escaped: {log}");
+    for line in log.lines() {
+        assert!(!line.starts_with("2026-12-02T00:00:00.000000Z"), "a forged line: {line}");
+        assert!(!line.contains('\u{1b}') && !line.contains('\r'), "a raw control character: {line:?}");
+    }
 }
