@@ -25,6 +25,8 @@ pub enum AdminActor {
 pub struct AdminCaller {
     pub actor: AdminActor,
     pub can_write: bool,
+    /// What the caller may hand on, when it is a Bearer token; keys and API clients never mint.
+    pub minter: Option<crate::apikeys::Minter>,
 }
 
 impl AdminCaller {
@@ -49,6 +51,19 @@ impl AdminCaller {
 }
 
 impl AdminCaller {
+    /// For operations that make a credential (an API client, an OAuth client and its secret):
+    /// only an administrator's recent Bearer token may (issue #12 item 1).
+    pub fn require_minting(&self, state: &SharedState) -> Result<(), ApiError> {
+        self.require_write()?;
+        match &self.minter {
+            Some(minter) => Ok(minter.check_admin(state)?),
+            None => Err(ApiError::forbidden(
+                "bearer_required",
+                "new credentials are made with an administrator's Bearer token, not with an API key or API client",
+            )),
+        }
+    }
+
     /// This caller, acting through `req`: what core operations audit.
     pub fn initiator(&self, state: &SharedState, req: &Request) -> Initiator {
         crate::web::initiator(state, req, self.audit_actor())
@@ -71,6 +86,7 @@ fn admin_from_user(caller: Caller) -> Result<AdminCaller, ApiError> {
     if !caller.user.is_admin() {
         return Err(not_admin());
     }
+    let minter = caller.minter().ok();
     let can_write = match &caller.credential {
         Credential::Token { scopes, .. } => {
             if !scopes.iter().any(|s| s == crate::oauth::scope::ADMIN) {
@@ -88,7 +104,7 @@ fn admin_from_user(caller: Caller) -> Result<AdminCaller, ApiError> {
             }
         }
     };
-    Ok(AdminCaller { actor: AdminActor::User(caller.user), can_write })
+    Ok(AdminCaller { actor: AdminActor::User(caller.user), can_write, minter })
 }
 
 async fn admin_bearer_checker(req: &Request, bearer: Bearer) -> poem::Result<AdminCaller> {
@@ -121,7 +137,7 @@ async fn api_client_checker(req: &Request, client_key: ApiKey) -> poem::Result<A
         from: &from,
     };
     match apiclients::authenticate(state, &client_key.key, secret, &facts).await {
-        Ok(client) => Ok(AdminCaller { actor: AdminActor::ApiClient(client), can_write: true }),
+        Ok(client) => Ok(AdminCaller { actor: AdminActor::ApiClient(client), can_write: true, minter: None }),
         Err(ApiClientError::Unauthenticated { .. }) => Err(reject(api_client_unauthorized())),
         Err(ApiClientError::NotAllowed(message)) => Err(reject(ApiError::forbidden("not_allowed", message))),
         Err(ApiClientError::RateLimited { retry_after }) => Err(reject(ApiError::too_many(retry_after))),

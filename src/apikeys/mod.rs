@@ -67,27 +67,46 @@ pub struct Minter {
 impl Minter {
     /// Refuses what this credential may not hand on (issue #12: no privilege escalation).
     fn check(&self, state: &AppState, owner: &User, scopes: &[String]) -> Result<(), ApiKeyError> {
-        let refuse = |code, message: &str| Err(ApiKeyError::NotAllowed { code, message: message.into() });
         if self.external {
-            return refuse("external_token", "a token from another issuer cannot create API keys");
+            return refuse("external_token", "a token from another issuer cannot create credentials");
         }
         if !owner.email_verified {
             return refuse("email_unverified", "verify your email address before creating API keys");
         }
         if scopes.iter().any(|s| s == ADMIN) {
-            if !self.scopes.iter().any(|s| s == crate::oauth::scope::ADMIN) {
-                return refuse("insufficient_scope", "an admin key needs an access token with the admin scope");
-            }
-            let max_age = state.config.step_up_max_age;
-            if self.auth_time.is_none_or(|at| state.now() - at > max_age) {
-                return refuse(
-                    "step_up_required",
-                    &format!("an admin key needs a sign-in within the last {max_age} seconds; sign in again"),
-                );
-            }
+            self.check_admin(state)?;
         }
         Ok(())
     }
+
+    /// An administrator's credential (an `admin` key, an API client, a client secret) is made
+    /// only by an administrator at the keyboard: a token of this issuer that carries `admin` and
+    /// a sign-in within `OXIDP_STEP_UP_MAX_AGE`.
+    pub fn check_admin(&self, state: &AppState) -> Result<(), ApiKeyError> {
+        if self.external {
+            return refuse("external_token", "a token from another issuer cannot create credentials");
+        }
+        if !self.scopes.iter().any(|s| s == crate::oauth::scope::ADMIN) {
+            return refuse(
+                "insufficient_scope",
+                "an administrator's credential needs an access token with the admin scope",
+            );
+        }
+        let max_age = state.config.step_up_max_age;
+        if self.auth_time.is_none_or(|at| state.now() - at > max_age) {
+            return refuse(
+                "step_up_required",
+                &format!(
+                    "an administrator's credential needs a sign-in within the last {max_age} seconds; sign in again"
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn refuse(code: &'static str, message: &str) -> Result<(), ApiKeyError> {
+    Err(ApiKeyError::NotAllowed { code, message: message.into() })
 }
 
 pub struct CreatedKey {

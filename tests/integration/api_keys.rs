@@ -16,6 +16,7 @@ on_both_backends!(
     owner_ban_and_demotion_take_effect_at_once,
     key_list_paginates_newest_first,
     a_key_never_has_more_rights_than_the_credential_that_made_it,
+    admin_credentials_are_made_only_with_a_recent_admin_token,
 );
 
 const KEYS: &str = "/api/v1/users/me/api-keys";
@@ -570,4 +571,66 @@ async fn a_key_never_has_more_rights_than_the_credential_that_made_it(backend: B
     let names: Vec<&str> =
         listed["items"].as_array().expect("items").iter().filter_map(|k| k["name"].as_str()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// The rule of issue #12 item 1 beyond API keys: an API client and an OAuth client's secret act
+/// for the administration, so only an administrator's own recent Bearer token makes them; an
+/// admin API key, an API client and a stale token are refused, and nothing is created.
+async fn admin_credentials_are_made_only_with_a_recent_admin_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user_with_role("root@example.com", PASSWORD, true).await;
+    let fresh = api_token(&server, "root@example.com").await;
+    let admin_key = key_of(&new_key(&server, &fresh, "admin", &["admin"]).await);
+    let http = reqwest::Client::new();
+    let api_clients = server.url("/api/v1/admin/api-clients");
+    let clients = server.url("/api/v1/admin/clients");
+    let made = http.post(&api_clients).bearer_auth(&fresh).json(&json!({"name": "ops"})).send().await.expect("post");
+    assert_eq!(made.status(), 201);
+    let made = json(made).await;
+    let (client_key, client_secret) =
+        (made["client_key"].as_str().expect("key").to_string(), made["api_key"].as_str().expect("secret").to_string());
+    let oauth_client = json(
+        http.post(&clients)
+            .bearer_auth(&fresh)
+            .json(&json!({"name": "Web", "redirect_uris": [REDIRECT]}))
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    let rotate = format!("{clients}/{}/rotate-secret", oauth_client["client_id"].as_str().expect("client_id"));
+
+    // The admin key and the API client may administer, but never make credentials.
+    let with_key = |request: reqwest::RequestBuilder| request.header("X-API-Key", &admin_key);
+    let with_client = |request: reqwest::RequestBuilder| {
+        request.header("X-Client-Key", &client_key).header("X-API-Key", &client_secret)
+    };
+    assert_eq!(with_key(http.get(server.url("/api/v1/admin/users"))).send().await.expect("get").status(), 200);
+    for (who, request) in [
+        ("key: API client", with_key(http.post(&api_clients)).json(&json!({"name": "k"}))),
+        ("key: OAuth client", with_key(http.post(&clients)).json(&json!({"name": "k", "redirect_uris": [REDIRECT]}))),
+        ("key: rotate", with_key(http.post(&rotate))),
+        ("client: API client", with_client(http.post(&api_clients)).json(&json!({"name": "c"}))),
+        ("client: rotate", with_client(http.post(&rotate))),
+    ] {
+        let body = assert_problem(request.send().await.expect(who), 403, "bearer_required").await;
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("Bearer")), "{who}: {body}");
+    }
+    // An administrator's token from an old sign-in must sign in again.
+    server.clock.advance(601);
+    let stale = http.post(&api_clients).bearer_auth(&fresh).json(&json!({"name": "late"})).send().await;
+    assert_problem(stale.expect("post"), 403, "step_up_required").await;
+    let stale = http.post(&rotate).bearer_auth(&fresh).send().await;
+    assert_problem(stale.expect("post"), 403, "step_up_required").await;
+    let renewed = api_token(&server, "root@example.com").await;
+    let rotated = http.post(&rotate).bearer_auth(&renewed).send().await.expect("rotate");
+    assert_eq!(rotated.status(), 200);
+
+    // Nothing was made by the refused requests.
+    let listed = json(http.get(&api_clients).bearer_auth(&renewed).send().await.expect("list")).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+    let listed = json(http.get(&clients).bearer_auth(&renewed).send().await.expect("list")).await;
+    let names: Vec<&str> =
+        listed["items"].as_array().expect("items").iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(!names.contains(&"k"), "{names:?}");
 }

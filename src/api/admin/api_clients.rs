@@ -119,7 +119,7 @@ impl AdminApiClientsApi {
         body: Json<CreateApiClientRequest>,
     ) -> ApiResult<ApiClientCreated> {
         let caller = auth.caller();
-        caller.require_write()?;
+        caller.require_minting(&state)?;
         let Json(body) = body;
         let new = NewApiClient {
             name: body.name,

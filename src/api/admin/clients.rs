@@ -170,7 +170,7 @@ impl AdminClientsApi {
         body: Json<CreateClientRequest>,
     ) -> ApiResult<ClientCreated> {
         let caller = auth.caller();
-        caller.require_write()?;
+        caller.require_minting(&state)?;
         let Json(body) = body;
         let spec = ClientSpec {
             name: body.name,
@@ -262,7 +262,7 @@ impl AdminClientsApi {
         id: Path<String>,
     ) -> ApiResult<Json<RotatedSecret>> {
         let caller = auth.caller();
-        caller.require_write()?;
+        caller.require_minting(&state)?;
         let secret = admin_clients::rotate_secret(&state, &caller.initiator(&state, req), &id).await?;
         Ok(Json(RotatedSecret { client_id: id.0, client_secret: secret }))
     }
