@@ -42,7 +42,7 @@ pub async fn authorize_get(req: &Request, Data(state): Data<&SharedState>) -> Re
     };
     let result = async {
         let session = current_session(state, req).await?;
-        authorize::start(state, &params, session.as_ref()).await
+        authorize::start(state, &params, session.as_ref(), &client_ip(state, req)).await
     }
     .await;
     match result {

@@ -4,6 +4,7 @@
 mod checks;
 mod code;
 mod consent;
+mod limits;
 pub use code::append_query;
 pub use consent::decide as decide_consent;
 mod pending;
@@ -58,6 +59,10 @@ pub enum AuthorizeError {
         description: String,
         state: Option<String>,
     },
+    /// Too many requests pending from one source address (`limits`): 429, never redirected.
+    TooManyPending {
+        retry_after: i64,
+    },
     Unavailable,
     Internal(String),
 }
@@ -101,14 +106,15 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Validates a fresh request and decides its next step.
+/// Validates a fresh request from `source` (the client IP) and decides its next step.
 pub async fn start(
     state: &AppState,
     params: &Params,
     session: Option<&ActiveSession>,
+    source: &str,
 ) -> Result<Outcome, AuthorizeError> {
     let (client, request) = checks::validate(state, params).await?;
-    decide(state, &client, request, session).await
+    decide(state, &client, request, session, Some(source)).await
 }
 
 /// Picks up a pending request after the login or consent page.
@@ -120,7 +126,7 @@ pub async fn resume(
     let client = crate::oauth::clients::find(state, &pending.request.client_id)
         .await?
         .ok_or_else(|| AuthorizeError::Page("The application is no longer registered.".into()))?;
-    let outcome = decide(state, &client, pending.request, session).await?;
+    let outcome = decide(state, &client, pending.request, session, None).await?;
     if matches!(outcome, Outcome::Redirect(_)) {
         pending::forget(state, &pending.id).await?;
     }
@@ -134,6 +140,7 @@ async fn decide(
     client: &Client,
     request: AuthorizationRequest,
     session: Option<&ActiveSession>,
+    source: Option<&str>,
 ) -> Result<Outcome, AuthorizeError> {
     let (redirect_uri, client_state) = (request.redirect_uri.clone(), request.state.clone());
     let error = |error: ErrorCode, description: &str| AuthorizeError::Redirect {
@@ -145,7 +152,7 @@ async fn decide(
     let session = match session {
         Some(session) if !needs_login(state, &request, session) => session,
         _ if request.prompts("none") => return Err(error(ErrorCode::LoginRequired, "the user is not signed in")),
-        _ => return Ok(Outcome::Login { request_id: pending::save(state, &request).await? }),
+        _ => return Ok(Outcome::Login { request_id: limits::save_pending(state, source, &request).await? }),
     };
     let mut request = request;
     // `admin` reaches only administrators; others get the rest of what they asked for.
@@ -156,7 +163,7 @@ async fn decide(
         if request.prompts("none") {
             return Err(error(ErrorCode::ConsentRequired, "the user has not consented to this application"));
         }
-        return Ok(Outcome::Consent { request_id: pending::save(state, &request).await? });
+        return Ok(Outcome::Consent { request_id: limits::save_pending(state, source, &request).await? });
     }
     if request.consent_given {
         state.db.save_consent(&session.user.id, &client.id, &request.scopes.join(" "), state.now()).await?;
