@@ -24,11 +24,7 @@ on_both_backends!(
 /// A browser whose connections come from `127.0.0.<host>`.
 fn browser_from(host: u8) -> reqwest::Client {
     let ip: IpAddr = format!("127.0.0.{host}").parse().expect("ip");
-    reqwest::Client::builder()
-        .local_address(ip)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().local_address(ip).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> reqwest::Response {
@@ -249,7 +245,8 @@ async fn an_evicting_redis_is_warned_about_at_start(backend: Backend) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let line = text.lines().find(|line| line.contains("maxmemory-policy")).unwrap_or_else(|| panic!("no warning: {text}"));
+    let line =
+        text.lines().find(|line| line.contains("maxmemory-policy")).unwrap_or_else(|| panic!("no warning: {text}"));
     assert!(line.contains("WARN") && line.contains("allkeys-lru") && line.contains("noeviction"), "{line}");
 }
 
@@ -284,9 +281,7 @@ async fn audit_count(server: &TestServer, action: &str) -> usize {
 /// accounts never verified within `OXIDP_UNVERIFIED_ACCOUNT_TTL`, and nothing else: a verified
 /// self-registered account, CLI- and administrator-made accounts, and an account made by an
 /// upstream login all stay, verified or not.
-async fn housekeeping_applies_audit_retention_and_purges_only_unverified_self_registered_accounts(
-    backend: Backend,
-) {
+async fn housekeeping_applies_audit_retention_and_purges_only_unverified_self_registered_accounts(backend: Backend) {
     use oxidp::store::{IdentityStore, NewUser, UserStore};
     let server = TestServer::start_with(backend, |config| {
         config.audit_retention = 10_000;
