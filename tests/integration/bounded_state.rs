@@ -47,9 +47,11 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed by scripts/services.sh");
+        // Owned at once, so its Drop stops the server whatever happens next.
+        let redis = PrivateRedis { child, url: format!("redis://127.0.0.1:{port}") };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return PrivateRedis { child, url: format!("redis://127.0.0.1:{port}") };
+                return redis;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
