@@ -10,5 +10,8 @@ pub async fn start(config: Config, clock: SharedClock) -> Result<SharedState, St
     crate::admin::clients::demote_public_resource_servers(&state)
         .await
         .map_err(|error| StartError::Database(crate::store::StoreError::Corrupt(error.to_string())))?;
+    if let crate::kv::Kv::Redis(redis) = &state.kv {
+        redis.warn_unless_noeviction().await;
+    }
     Ok(state)
 }

@@ -90,7 +90,7 @@ impl AppState {
                     .await
                     .map_err(|e| StartError::Redis(e.to_string()))?,
             )),
-            None => Kv::Memory(MemoryKv::new(clock.clone())),
+            None => Kv::Memory(MemoryKv::new(clock.clone(), config.kv_max_entries)),
         };
         let revoked_client_tokens = match &kv {
             Kv::Memory(_) => {

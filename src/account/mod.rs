@@ -117,7 +117,7 @@ pub async fn register(
         name,
         role: "user".into(),
     };
-    let user = state.db.create_user(user, state.now()).await?;
+    let user = state.db.create_self_registered_user(user, state.now()).await?;
     by.record(state, "user.register", ("user", &user.id), json!({})).await?;
     send_verification(state, &user).await?;
     Ok(user)

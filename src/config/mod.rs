@@ -110,6 +110,19 @@ pub struct Config {
     pub mail_email_limit: i64,
     pub mail_limit_window: i64,
     pub max_body_bytes: usize,
+    /// Authorization requests a source address (an IPv6 /64) may leave pending for the login or
+    /// consent page within their 30-minute lifetime; beyond it `/authorize` answers 429.
+    pub pending_requests_per_ip: i64,
+    /// Entries the in-process key-value store holds (without Redis). Expired entries go first;
+    /// when it is still full, new pending requests and single-use values are refused with 503.
+    /// Counters and throttles get a tenth more room, and nothing live is ever evicted.
+    pub kv_max_entries: usize,
+    /// Seconds audit rows are kept; housekeeping deletes older ones.
+    pub audit_retention: i64,
+    /// Seconds a self-registered account may stay without verifying its email; housekeeping
+    /// then deletes it. Accounts made by the CLI, an administrator, an import or an upstream
+    /// login are never deleted this way.
+    pub unverified_account_ttl: i64,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
@@ -164,6 +177,10 @@ impl Default for Config {
             mail_email_limit: 3,
             mail_limit_window: 3600,
             max_body_bytes: 64 * 1024,
+            pending_requests_per_ip: 100,
+            kv_max_entries: 100_000,
+            audit_retention: 7_776_000,
+            unverified_account_ttl: 604_800,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),
             authentik: None,

@@ -41,11 +41,17 @@ impl Config {
             ("OXIDP_MAIL_IP_LIMIT", self.mail_ip_limit),
             ("OXIDP_MAIL_EMAIL_LIMIT", self.mail_email_limit),
             ("OXIDP_MAIL_LIMIT_WINDOW", self.mail_limit_window),
+            ("OXIDP_PENDING_REQUESTS_PER_IP", self.pending_requests_per_ip),
+            ("OXIDP_AUDIT_RETENTION", self.audit_retention),
+            ("OXIDP_UNVERIFIED_ACCOUNT_TTL", self.unverified_account_ttl),
         ];
         for (name, value) in positive {
             if value <= 0 {
                 return Err(ConfigError::new(name, "must be a positive number of seconds or attempts"));
             }
+        }
+        if self.kv_max_entries < 100 {
+            return Err(ConfigError::new("OXIDP_KV_MAX_ENTRIES", "must be at least 100"));
         }
         if self.refresh_reuse_grace < 0 || self.token_rate_limit < 0 {
             let name =

@@ -31,7 +31,7 @@ pub use registry::{Provider, Registry, RegistryError, callback_url};
 impl From<AuthorizeError> for FederationError {
     fn from(error: AuthorizeError) -> Self {
         match error {
-            AuthorizeError::Unavailable => FederationError::Unavailable,
+            AuthorizeError::Unavailable | AuthorizeError::TooManyPending { .. } => FederationError::Unavailable,
             AuthorizeError::OtherBrowser => FederationError::NotBound,
             other => FederationError::Internal(format!("{other:?}")),
         }

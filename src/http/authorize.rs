@@ -47,7 +47,7 @@ pub async fn authorize_get(req: &Request, Data(state): Data<&SharedState>) -> Re
     let browser = existing.clone().unwrap_or_else(|| random_token(32));
     let result = async {
         let session = current_session(state, req).await?;
-        authorize::start(state, &params, session.as_ref(), &browser).await
+        authorize::start(state, &params, session.as_ref(), &client_ip(state, req), &browser).await
     }
     .await;
     match result {

@@ -87,6 +87,15 @@ pub fn authorize_error(issuer: &str, error: AuthorizeError, request_id: Option<S
              Go back to the application and start again from here.",
             request_id,
         ),
+        AuthorizeError::TooManyPending { retry_after } => with_retry_after(
+            pages::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in requests",
+                "Too many sign-in requests were started from your network. Please try again later.",
+                request_id,
+            ),
+            Some(retry_after),
+        ),
         AuthorizeError::Unavailable => {
             let mut response = pages::error(
                 StatusCode::SERVICE_UNAVAILABLE,

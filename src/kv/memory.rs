@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Admission, KeyValue, KvResult, Throttle};
+use super::{Admission, KeyValue, KvError, KvResult, Throttle};
 use crate::clock::SharedClock;
 
 struct Entry {
@@ -9,25 +9,76 @@ struct Entry {
     expires_at: i64,
 }
 
-/// In-process store for a single instance. Expired entries are swept as the map grows.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// When a full store was last swept: at most one sweep per second, so a flood against a
+    /// full store costs one pass over it per second, not one per request.
+    swept_at: i64,
+}
+
+/// What a new entry is, for the room it may take.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Pending requests and single-use values: up to the capacity.
+    Value,
+    /// Counters and throttles: a tenth more, so a store full of pending requests still counts
+    /// failed sign-ins (and refuses them when even that room is gone: never unthrottled).
+    Counter,
+}
+
+/// In-process store for a single instance, bounded (`OXIDP_KV_MAX_ENTRIES`). Expired entries
+/// are swept as the map grows and whenever it is full; a live entry is never evicted, so when
+/// the store is still full a new entry is refused (503 to the caller). Sessions do not live
+/// here (without Redis they are in the database).
 pub struct MemoryKv {
     clock: SharedClock,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
+    max_entries: usize,
 }
 
 impl MemoryKv {
-    pub fn new(clock: SharedClock) -> Self {
-        Self { clock, entries: Mutex::new(HashMap::new()) }
+    pub fn new(clock: SharedClock, max_entries: usize) -> Self {
+        Self { clock, entries: Mutex::new(Entries::default()), max_entries }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, i64) -> T) -> T {
+        self.with_entries(|entries, now| f(&mut entries.map, now))
+    }
+
+    fn with_entries<T>(&self, f: impl FnOnce(&mut Entries, i64) -> T) -> T {
         let now = self.clock.now();
         // A panic while holding the lock cannot leave an entry half-written, so a poisoned map is still sound.
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() > 1024 && entries.len().is_power_of_two() {
-            entries.retain(|_, entry| entry.expires_at > now);
+        if entries.map.len() > 1024 && entries.map.len().is_power_of_two() {
+            entries.map.retain(|_, entry| entry.expires_at > now);
         }
         f(&mut entries, now)
+    }
+
+    /// Runs `f` when `key` exists or there is room for it (after sweeping expired entries).
+    fn with_room<T>(
+        &self,
+        key: &str,
+        kind: Kind,
+        f: impl FnOnce(&mut HashMap<String, Entry>, i64) -> T,
+    ) -> KvResult<T> {
+        let limit = match kind {
+            Kind::Value => self.max_entries,
+            Kind::Counter => self.max_entries.saturating_add(self.max_entries / 10),
+        };
+        self.with_entries(|entries, now| {
+            if !entries.map.contains_key(key) && entries.map.len() >= limit {
+                if entries.swept_at != now {
+                    entries.map.retain(|_, entry| entry.expires_at > now);
+                    entries.swept_at = now;
+                }
+                if entries.map.len() >= limit {
+                    return Err(KvError("the in-process store is full (OXIDP_KV_MAX_ENTRIES)".into()));
+                }
+            }
+            Ok(f(&mut entries.map, now))
+        })
     }
 }
 
@@ -37,10 +88,9 @@ fn live(entry: Option<&Entry>, now: i64) -> Option<&Entry> {
 
 impl KeyValue for MemoryKv {
     async fn put(&self, key: &str, value: Vec<u8>, ttl: i64) -> KvResult<()> {
-        self.with(|entries, now| {
+        self.with_room(key, Kind::Value, |entries, now| {
             entries.insert(key.to_string(), Entry { value, expires_at: now + ttl });
-        });
-        Ok(())
+        })
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
@@ -58,12 +108,12 @@ impl KeyValue for MemoryKv {
     }
 
     async fn increment(&self, key: &str, ttl: i64) -> KvResult<i64> {
-        Ok(self.with(|entries, now| {
+        self.with_room(key, Kind::Counter, |entries, now| {
             let count = live(entries.get(key), now).map(counter_value).unwrap_or(0) + 1;
             let expires_at = live(entries.get(key), now).map(|entry| entry.expires_at).unwrap_or(now + ttl);
             entries.insert(key.to_string(), Entry { value: count.to_string().into_bytes(), expires_at });
             count
-        }))
+        })
     }
 
     async fn counter(&self, key: &str) -> KvResult<(i64, i64)> {
@@ -73,7 +123,7 @@ impl KeyValue for MemoryKv {
     }
 
     async fn admit(&self, key: &str, throttle: &Throttle) -> KvResult<Admission> {
-        Ok(self.with(|entries, now| {
+        self.with_room(key, Kind::Counter, |entries, now| {
             let (count, last, expires_at) = match live(entries.get(key), now) {
                 Some(entry) => {
                     let (count, last) = throttle_value(entry);
@@ -90,7 +140,7 @@ impl KeyValue for MemoryKv {
             }
             entries.insert(key.to_string(), Entry { value: format!("{}:{now}", count + 1).into_bytes(), expires_at });
             Admission::Admitted
-        }))
+        })
     }
 
     async fn release(&self, key: &str) -> KvResult<()> {
@@ -124,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn values_expire_and_take_is_single_use() {
         let clock = ManualClock::new(1000);
-        let kv = MemoryKv::new(Arc::new(clock.clone()));
+        let kv = MemoryKv::new(Arc::new(clock.clone()), 1000);
         kv.put("a", b"1".to_vec(), 10).await.expect("put");
         assert_eq!(kv.take("a").await.expect("take"), Some(b"1".to_vec()));
         assert_eq!(kv.take("a").await.expect("take"), None);
@@ -136,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn counters_reset_after_their_window() {
         let clock = ManualClock::new(1000);
-        let kv = MemoryKv::new(Arc::new(clock.clone()));
+        let kv = MemoryKv::new(Arc::new(clock.clone()), 1000);
         assert_eq!(kv.increment("c", 60).await.expect("inc"), 1);
         clock.advance(30);
         assert_eq!(kv.increment("c", 60).await.expect("inc"), 2);
@@ -148,7 +198,7 @@ mod tests {
     #[tokio::test]
     async fn throttles_delay_then_lock_and_reset_with_their_window() {
         let clock = ManualClock::new(1000);
-        let kv = MemoryKv::new(Arc::new(clock.clone()));
+        let kv = MemoryKv::new(Arc::new(clock.clone()), 1000);
         let throttle = Throttle { limit: 5, window: 100, free: 2, delay: 1, max_delay: 60 };
         for _ in 0..3 {
             assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted);
@@ -170,5 +220,32 @@ mod tests {
         kv.release("t").await.expect("release");
         kv.release("t").await.expect("release");
         assert_eq!(kv.admit("t", &throttle).await.expect("admit"), Admission::Admitted, "never below zero");
+    }
+
+    #[tokio::test]
+    async fn a_full_store_sweeps_expired_entries_then_refuses_and_never_evicts() {
+        let clock = ManualClock::new(1000);
+        let kv = MemoryKv::new(Arc::new(clock.clone()), 10);
+        for n in 0..5 {
+            kv.put(&format!("short{n}"), b"x".to_vec(), 10).await.expect("put");
+        }
+        for n in 0..5 {
+            kv.put(&format!("long{n}"), b"x".to_vec(), 1000).await.expect("put");
+        }
+        assert!(kv.put("one-more", b"x".to_vec(), 10).await.is_err(), "full: refused");
+        kv.put("long0", b"y".to_vec(), 1000).await.expect("an existing key is replaced");
+        // Counters have a tenth more room: one here.
+        assert_eq!(kv.increment("counter", 60).await.expect("counter room"), 1);
+        assert!(kv.increment("counter2", 60).await.is_err(), "even the counters' room is full");
+        clock.advance(10);
+        // Five expired entries go; five live ones and the counter stay: room for four.
+        for n in 0..4 {
+            kv.put(&format!("new{n}"), b"x".to_vec(), 10).await.expect("expired entries went first");
+        }
+        assert!(kv.put("again", b"x".to_vec(), 10).await.is_err());
+        for n in 0..5 {
+            assert!(kv.get(&format!("long{n}")).await.expect("get").is_some(), "live entries stay");
+        }
+        assert_eq!(kv.counter("counter").await.expect("counter").0, 1, "counters stay");
     }
 }

@@ -9,7 +9,7 @@ mod redis;
 mod sessions;
 
 pub use memory::MemoryKv;
-pub use redis::RedisKv;
+pub use redis::{RedisKv, eviction_warning};
 pub use sessions::RedisSessions;
 
 #[derive(Debug, thiserror::Error)]

@@ -114,9 +114,55 @@ impl RedisKv {
         format!("{}{}", self.prefix, key)
     }
 
+    /// Redis's `maxmemory-policy`; `None` when Redis refuses to say (CONFIG disabled or renamed,
+    /// as on some managed services). Errors only when Redis cannot be reached.
+    pub async fn eviction_policy(&self) -> KvResult<Option<String>> {
+        let mut connection = self.connection().await?;
+        let answer = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async::<std::collections::HashMap<String, String>>(&mut connection)
+            .await;
+        match answer {
+            Ok(values) => Ok(values.get("maxmemory-policy").cloned()),
+            Err(error) if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() => {
+                Err(failed(error))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Logs a warning at start unless Redis is known to never evict keys; returns it.
+    pub async fn warn_unless_noeviction(&self) -> Option<String> {
+        let warning = match self.eviction_policy().await {
+            Ok(policy) => eviction_warning(policy.as_deref()),
+            // Unreachable at start is already reported; the policy is checked at the next start.
+            Err(_) => None,
+        }?;
+        tracing::warn!("{warning}");
+        Some(warning)
+    }
+
     pub async fn ping(&self) -> bool {
         let Ok(mut connection) = self.connection().await else { return false };
         redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
+    }
+}
+
+/// The start-up warning for Redis's eviction policy: none for `noeviction`, where a full Redis
+/// refuses new keys (503) instead of silently dropping sessions, single-use state or throttles.
+pub fn eviction_warning(policy: Option<&str>) -> Option<String> {
+    match policy {
+        Some("noeviction") => None,
+        Some(policy) => Some(format!(
+            "Redis maxmemory-policy is {policy}: under memory pressure Redis may evict sessions, \
+             single-use state and sign-in throttles; set maxmemory-policy noeviction"
+        )),
+        None => Some(
+            "Redis's maxmemory-policy could not be read (CONFIG is disabled): make sure it is noeviction, \
+             or Redis may evict sessions, single-use state and sign-in throttles"
+                .to_string(),
+        ),
     }
 }
 
@@ -217,5 +263,14 @@ mod tests {
         assert_eq!(decode(&stored, 99), Some(b"a:b".to_vec()));
         assert_eq!(decode(&stored, 100), None);
         assert_eq!(decode(b"garbage", 0), None);
+    }
+
+    #[test]
+    fn only_noeviction_goes_without_a_warning() {
+        assert_eq!(eviction_warning(Some("noeviction")), None);
+        for policy in ["allkeys-lru", "volatile-lru", "allkeys-random", "volatile-ttl", "allkeys-lfu"] {
+            assert!(eviction_warning(Some(policy)).is_some_and(|w| w.contains(policy)), "{policy}");
+        }
+        assert!(eviction_warning(None).is_some(), "an unknown policy is warned about");
     }
 }

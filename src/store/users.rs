@@ -59,6 +59,9 @@ const USER_COLUMNS: &str = "id, sub, email, email_verified, email_verified_at, p
 
 pub trait UserStore {
     async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User>;
+    /// The same, marked as self-registered: deleted by housekeeping when its email is never
+    /// verified (`OXIDP_UNVERIFIED_ACCOUNT_TTL`).
+    async fn create_self_registered_user(&self, user: NewUser, now: i64) -> StoreResult<User>;
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn user_by_sub(&self, sub: &str) -> StoreResult<Option<User>>;
@@ -118,26 +121,11 @@ pub struct Profile {
 
 impl UserStore for Db {
     async fn create_user(&self, user: NewUser, now: i64) -> StoreResult<User> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let sub = uuid::Uuid::new_v4().to_string();
-        let email = user.email.as_deref().map(str::trim);
-        let verified = user.email_verified && email.is_some();
-        let sql = "INSERT INTO users (id, sub, email, email_normalized, email_verified, email_verified_at, password_hash, name, role, status, created_at, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN $9 END, $6, $7, $8, 'active', $9, $9)";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(&id)
-            .bind(&sub)
-            .bind(email)
-            .bind(email.map(normalize_email))
-            .bind(verified)
-            .bind(&user.password_hash)
-            .bind(&user.name)
-            .bind(&user.role)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        self.user_by_id(&id).await?.ok_or_else(|| super::StoreError::Corrupt("user vanished after insert".into()))
+        insert_user(self, user, now, false).await
+    }
+
+    async fn create_self_registered_user(&self, user: NewUser, now: i64) -> StoreResult<User> {
+        insert_user(self, user, now, true).await
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -278,4 +266,28 @@ impl UserStore for Db {
     async fn count_users(&self) -> StoreResult<i64> {
         Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await)?)
     }
+}
+
+async fn insert_user(db: &Db, user: NewUser, now: i64, self_registered: bool) -> StoreResult<User> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let sub = uuid::Uuid::new_v4().to_string();
+    let email = user.email.as_deref().map(str::trim);
+    let verified = user.email_verified && email.is_some();
+    let sql = "INSERT INTO users (id, sub, email, email_normalized, email_verified, email_verified_at, password_hash, name, role, status, created_at, updated_at, self_registered) \
+               VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 THEN $9 END, $6, $7, $8, 'active', $9, $9, $10)";
+    on_pool!(db, |pool| sqlx::query(sql)
+        .bind(&id)
+        .bind(&sub)
+        .bind(email)
+        .bind(email.map(normalize_email))
+        .bind(verified)
+        .bind(&user.password_hash)
+        .bind(&user.name)
+        .bind(&user.role)
+        .bind(now)
+        .bind(self_registered)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    db.user_by_id(&id).await?.ok_or_else(|| super::StoreError::Corrupt("user vanished after insert".into()))
 }

@@ -8,6 +8,7 @@
 // A failing test or a broken benchmark set-up should stop loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bounded_state;
 mod browser;
 mod common;
 

@@ -8,7 +8,13 @@ use crate::state::AppState;
 use crate::store::Client;
 
 const KNOWN_PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
-const MAX_NONCE_LEN: usize = 512;
+/// The longest value kept with a pending request for each free-form parameter (issue 12 item 6:
+/// a pending request is stored without authentication, so each is bounded; longer is
+/// `invalid_request`). The other stored parameters are bounded by what they must match:
+/// `redirect_uri`, `scope` and `resource` the client's registered values, `code_challenge` the
+/// S256 form, `prompt` the known values, `max_age` a number.
+const MAX_STORED_LEN: [(&str, usize); 3] = [("state", 1024), ("nonce", 512), ("login_hint", 320)];
+const MAX_STATE_LEN: usize = MAX_STORED_LEN[0].1;
 
 pub(super) async fn validate(
     state: &AppState,
@@ -25,7 +31,7 @@ pub(super) async fn validate(
             state: params
                 .get("state")
                 .filter(|_| !params.is_repeated("state"))
-                .filter(|s| s.len() <= 4096)
+                .filter(|s| s.len() <= MAX_STATE_LEN)
                 .map(str::to_string),
         },
         OAuthError::Unavailable | OAuthError::RateLimited { .. } => AuthorizeError::Unavailable,
@@ -39,7 +45,7 @@ pub(super) async fn validate(
     let code_challenge = check_pkce(&client, params).map_err(fail)?;
     let prompt = check_prompt(params).map_err(fail)?;
     let max_age = check_max_age(params).map_err(fail)?;
-    check_nonce(params).map_err(fail)?;
+    check_stored_sizes(params).map_err(fail)?;
     access_token::check_resource(state, &client, params.get("resource")).map_err(fail)?;
 
     let request = AuthorizationRequest {
@@ -168,9 +174,9 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
         .transpose()
 }
 
-fn check_nonce(params: &Params) -> Result<(), OAuthError> {
-    match params.get("nonce") {
-        Some(nonce) if nonce.len() > MAX_NONCE_LEN => Err(OAuthError::invalid_request("nonce is too long")),
-        _ => Ok(()),
+fn check_stored_sizes(params: &Params) -> Result<(), OAuthError> {
+    match MAX_STORED_LEN.iter().find(|(name, max)| params.get(name).is_some_and(|value| value.len() > *max)) {
+        Some((name, max)) => Err(OAuthError::invalid_request(format!("{name} is longer than {max} bytes"))),
+        None => Ok(()),
     }
 }

@@ -4,6 +4,7 @@
 mod checks;
 mod code;
 mod consent;
+mod limits;
 pub use code::append_query;
 pub use consent::decide as decide_consent;
 mod pending;
@@ -63,6 +64,10 @@ pub enum AuthorizeError {
         description: String,
         state: Option<String>,
     },
+    /// Too many requests pending from one source address (`limits`): 429, never redirected.
+    TooManyPending {
+        retry_after: i64,
+    },
     Unavailable,
     Internal(String),
 }
@@ -106,17 +111,19 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Validates a fresh request and decides its next step. `browser_cookie` is the browser's
-/// authorization cookie: a request kept for the login or consent page answers only to it.
+/// Validates a fresh request from `source` (the client IP) and decides its next step.
+/// `browser_cookie` is the browser's authorization cookie: a request kept for the login or
+/// consent page answers only to it.
 pub async fn start(
     state: &AppState,
     params: &Params,
     session: Option<&ActiveSession>,
+    source: &str,
     browser_cookie: &str,
 ) -> Result<Outcome, AuthorizeError> {
     let (client, mut request) = checks::validate(state, params).await?;
     request.browser = pending::browser_hash(state, browser_cookie);
-    decide(state, &client, request, session).await
+    decide(state, &client, request, session, Some(source)).await
 }
 
 /// Picks up a pending request after the login or consent page. The request is consumed
@@ -130,7 +137,7 @@ pub async fn resume(
     let client = crate::oauth::clients::find(state, &pending.request.client_id)
         .await?
         .ok_or_else(|| AuthorizeError::Page("The application is no longer registered.".into()))?;
-    decide(state, &client, pending.request, session).await
+    decide(state, &client, pending.request, session, None).await
 }
 
 pub use pending::{load as load_pending, mark_consent_given, mark_fresh_login};
@@ -140,6 +147,7 @@ async fn decide(
     client: &Client,
     request: AuthorizationRequest,
     session: Option<&ActiveSession>,
+    source: Option<&str>,
 ) -> Result<Outcome, AuthorizeError> {
     let (redirect_uri, client_state) = (request.redirect_uri.clone(), request.state.clone());
     let error = |error: ErrorCode, description: &str| AuthorizeError::Redirect {
@@ -151,7 +159,7 @@ async fn decide(
     let session = match session {
         Some(session) if !needs_login(state, &request, session) => session,
         _ if request.prompts("none") => return Err(error(ErrorCode::LoginRequired, "the user is not signed in")),
-        _ => return Ok(Outcome::Login { request_id: pending::save(state, &request).await? }),
+        _ => return Ok(Outcome::Login { request_id: limits::save_pending(state, source, &request).await? }),
     };
     let mut request = request;
     // `admin` reaches only administrators; others get the rest of what they asked for.
@@ -162,7 +170,7 @@ async fn decide(
         if request.prompts("none") {
             return Err(error(ErrorCode::ConsentRequired, "the user has not consented to this application"));
         }
-        return Ok(Outcome::Consent { request_id: pending::save(state, &request).await? });
+        return Ok(Outcome::Consent { request_id: limits::save_pending(state, source, &request).await? });
     }
     if request.consent_given_by.as_deref() == Some(session.user.id.as_str()) {
         state.db.save_consent(&session.user.id, &client.id, &request.scopes.join(" "), state.now()).await?;

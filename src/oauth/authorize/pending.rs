@@ -10,7 +10,7 @@ use crate::crypto::random_token;
 use crate::state::AppState;
 
 /// How long a user may take on the login and consent pages.
-const PENDING_TTL: i64 = 30 * 60;
+pub(super) const PENDING_TTL: i64 = 30 * 60;
 const BROWSER_PURPOSE: &str = "authorize-browser";
 
 #[derive(Debug, Clone)]
