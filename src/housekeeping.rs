@@ -19,6 +19,7 @@ pub async fn purge(state: &SharedState) -> StoreResult<Purged> {
     }
     purged.audit_rows = state.db.purge_audit(now.saturating_sub(state.config.audit_retention)).await?;
     purged.unverified_accounts = purge_unverified_accounts(state, now).await?;
+    purged.unused_registrations = crate::registration::purge_unused(state, now).await?;
     if purged != Purged::default() {
         tracing::info!(?purged, "purged expired rows");
     }

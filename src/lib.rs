@@ -22,6 +22,7 @@ pub mod observability;
 pub mod oidc;
 pub mod passwords;
 pub mod permissions;
+pub mod registration;
 pub mod server;
 pub mod session;
 pub mod startup;

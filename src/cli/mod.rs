@@ -12,6 +12,7 @@ mod api_clients;
 mod clients;
 mod keys;
 mod logging;
+mod registration_tokens;
 mod users;
 
 pub use clients::{CreateClientArgs, create_client};
@@ -51,6 +52,12 @@ enum Command {
     },
     /// Print the OpenAPI document of the JSON API.
     Openapi,
+    /// Manage initial access tokens for dynamic client registration.
+    #[command(name = "registration-token")]
+    RegistrationToken {
+        #[command(subcommand)]
+        command: RegistrationTokenCommand,
+    },
     /// Manage API clients of the admin API.
     #[command(name = "api-client")]
     ApiClient {
@@ -63,6 +70,12 @@ enum Command {
 enum ApiClientCommand {
     /// Create an API client; prints its key and secret (once).
     Create(api_clients::CreateApiClientArgs),
+}
+
+#[derive(Subcommand)]
+enum RegistrationTokenCommand {
+    /// Create an initial access token for `POST /register`; prints it (once).
+    Create(registration_tokens::CreateRegistrationTokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -148,6 +161,10 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         Command::ApiClient { command: ApiClientCommand::Create(args) } => {
             let state = state(config).await?;
             Ok(Some(api_clients::create(&state, args).await?))
+        }
+        Command::RegistrationToken { command: RegistrationTokenCommand::Create(args) } => {
+            let state = state(config).await?;
+            Ok(Some(registration_tokens::create(&state, args).await?))
         }
         Command::Openapi => {
             println!("{}", crate::api::document(&config));

@@ -36,6 +36,17 @@ pub enum Switch {
     Off,
 }
 
+/// Who may use `POST /register` (RFC 7591).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicRegistration {
+    Off,
+    /// With an initial access token (`oxidp registration-token create`).
+    Token,
+    /// Anyone, limited per source address and in number; unused registrations expire.
+    Open,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -123,6 +134,14 @@ pub struct Config {
     /// then deletes it. Accounts made by the CLI, an administrator, an import or an upstream
     /// login are never deleted this way.
     pub unverified_account_ttl: i64,
+    pub dynamic_registration: DynamicRegistration,
+    /// Open registrations a source address may make per hour.
+    pub registration_rate_limit: i64,
+    /// Openly registered clients that may exist at once.
+    pub registration_max_open: i64,
+    /// Seconds an openly registered client may stay unused (no grant, no consent) before
+    /// housekeeping deletes it.
+    pub registration_unused_ttl: i64,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
@@ -181,6 +200,10 @@ impl Default for Config {
             kv_max_entries: 100_000,
             audit_retention: 7_776_000,
             unverified_account_ttl: 604_800,
+            dynamic_registration: DynamicRegistration::Off,
+            registration_rate_limit: 10,
+            registration_max_open: 1000,
+            registration_unused_ttl: 86_400,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),
             authentik: None,

@@ -44,6 +44,9 @@ impl Config {
             ("OXIDP_PENDING_REQUESTS_PER_IP", self.pending_requests_per_ip),
             ("OXIDP_AUDIT_RETENTION", self.audit_retention),
             ("OXIDP_UNVERIFIED_ACCOUNT_TTL", self.unverified_account_ttl),
+            ("OXIDP_REGISTRATION_RATE_LIMIT", self.registration_rate_limit),
+            ("OXIDP_REGISTRATION_MAX_OPEN", self.registration_max_open),
+            ("OXIDP_REGISTRATION_UNUSED_TTL", self.registration_unused_ttl),
         ];
         for (name, value) in positive {
             if value <= 0 {

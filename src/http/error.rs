@@ -9,6 +9,7 @@ use serde_json::json;
 use super::pages;
 use crate::oauth::authorize::AuthorizeError;
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::registration::RegistrationError;
 
 /// RFC 6749 §5.2 JSON, with the status and headers each error calls for.
 pub fn oauth_json(error: OAuthError) -> Response {
@@ -58,6 +59,27 @@ pub fn oauth_json(error: OAuthError) -> Response {
             headers.insert(RETRY_AFTER, static_header("5"));
         }
         _ => {}
+    }
+    response
+}
+
+/// RFC 7591 §3.2.2 and RFC 7592 errors: OAuth JSON; a refused registration is 403.
+pub fn registration_json(error: RegistrationError) -> Response {
+    let protocol = |error, description: String| OAuthError::Protocol { error, description: description.into() };
+    let forbidden = matches!(error, RegistrationError::Disabled | RegistrationError::Full);
+    let description = error.to_string();
+    let oauth = match error {
+        RegistrationError::InvalidRedirectUri(_) => protocol(ErrorCode::InvalidRedirectUri, description),
+        RegistrationError::InvalidMetadata(_) => protocol(ErrorCode::InvalidClientMetadata, description),
+        RegistrationError::Disabled | RegistrationError::Full => protocol(ErrorCode::AccessDenied, description),
+        RegistrationError::InvalidToken => protocol(ErrorCode::InvalidToken, description),
+        RegistrationError::RateLimited { retry_after } => OAuthError::RateLimited { retry_after },
+        RegistrationError::Unavailable => OAuthError::Unavailable,
+        RegistrationError::Internal(message) => OAuthError::Internal(message),
+    };
+    let mut response = oauth_json(oauth);
+    if forbidden {
+        response.set_status(StatusCode::FORBIDDEN);
     }
     response
 }

@@ -9,6 +9,7 @@ mod federation;
 mod health;
 mod logout;
 mod pages;
+mod registration;
 mod token;
 mod userinfo;
 
@@ -30,6 +31,8 @@ pub fn routes(route: Route) -> Route {
         .at("/token", poem::post(token::token))
         .at("/revoke", poem::post(token::revoke))
         .at("/introspect", poem::post(token::introspect))
+        .at("/register", poem::post(registration::register))
+        .at("/register/:client_id", get(registration::read).put(registration::update).delete(registration::delete))
         .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .at("/logout", get(logout::end_session).post(logout::end_session))
         .at("/static/oxidp.css", get(pages::stylesheet))

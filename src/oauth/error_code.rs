@@ -27,6 +27,9 @@ pub enum ErrorCode {
     InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    // RFC 7591 §3.2.2 (dynamic client registration).
+    InvalidRedirectUri,
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -51,6 +54,8 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }
@@ -73,7 +78,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// Every code and its string, spelt out once more by hand: clients match on these bytes.
-    const WIRE: [(ErrorCode, &str); 18] = [
+    const WIRE: [(ErrorCode, &str); 20] = [
         (InvalidRequest, "invalid_request"),
         (InvalidClient, "invalid_client"),
         (InvalidGrant, "invalid_grant"),
@@ -92,6 +97,8 @@ mod tests {
         (InteractionRequired, "interaction_required"),
         (RequestNotSupported, "request_not_supported"),
         (RequestUriNotSupported, "request_uri_not_supported"),
+        (InvalidRedirectUri, "invalid_redirect_uri"),
+        (InvalidClientMetadata, "invalid_client_metadata"),
     ];
 
     #[test]

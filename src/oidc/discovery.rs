@@ -26,10 +26,14 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{issuer}/docs"),
     });
-    match document {
+    let mut map = match document {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
+    };
+    if config.dynamic_registration != crate::config::DynamicRegistration::Off {
+        map.insert("registration_endpoint".into(), json!(format!("{issuer}/register")));
     }
+    map
 }
 
 pub fn oauth_metadata(config: &Config) -> Value {

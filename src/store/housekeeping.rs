@@ -12,6 +12,8 @@ pub struct Purged {
     pub audit_rows: u64,
     /// Self-registered accounts never verified within `OXIDP_UNVERIFIED_ACCOUNT_TTL`.
     pub unverified_accounts: u64,
+    /// Openly registered clients unused for `OXIDP_REGISTRATION_UNUSED_TTL`.
+    pub unused_registrations: u64,
 }
 
 pub trait HousekeepingStore {

@@ -20,6 +20,7 @@ on_both_backends!(
     changes_made_at_the_command_line_are_audited,
     bad_configuration_and_migrate,
     serve_accepts_clients_created_while_it_runs,
+    registration_tokens_from_the_command_line_register_clients,
 );
 
 const BINARY: &str = env!("CARGO_BIN_EXE_oxidp");
@@ -599,4 +600,39 @@ async fn serve_accepts_clients_created_while_it_runs(backend: Backend) {
     assert!(printed.contains(&issuer), "{printed}");
     assert!(!printed.contains("user create"), "the first steps are only for an empty database: {printed}");
     assert_eq!(serving.terminate(), Some(0), "serve exits 0 on SIGTERM");
+}
+
+/// `oxidp registration-token create` (issue #14): one JSON object with `token`; the token
+/// registers a client at a running server with `OXIDP_DYNAMIC_REGISTRATION=token`, as often
+/// as `--uses` says.
+async fn registration_tokens_from_the_command_line_register_clients(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    cli.invalid(&["registration-token", "create", "--uses", "0"], &["--uses"]);
+    cli.invalid(&["registration-token", "create", "--expires-in", "0"], &["--expires-in"]);
+    cli.invalid(&["registration-token", "create", "--expires-in", "soon"], &["--expires-in"]);
+    let created = cli.json(&["registration-token", "create", "--expires-in", "600", "--uses", "1"]);
+    let token = created["token"].as_str().expect("token").to_string();
+    assert_eq!(created["uses"], 1);
+    let expires_at = created["expires_at"].as_i64().expect("expires_at");
+    assert!((expires_at - unix_now() - 600).abs() < 60, "{created:?}");
+    let unlimited = cli.json(&["registration-token", "create"]);
+    assert_eq!(unlimited["uses"], Value::Null, "unlimited by default");
+    let default_expiry = unlimited["expires_at"].as_i64().expect("expires_at") - unix_now();
+    assert!((default_expiry - 86_400).abs() < 60, "a day by default: {unlimited:?}");
+
+    let port = free_port();
+    let (bind, issuer) = (format!("127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
+    let env =
+        [("OXIDP_BIND", bind.as_str()), ("OXIDP_ISSUER", issuer.as_str()), ("OXIDP_DYNAMIC_REGISTRATION", "token")];
+    let mut serving = Serving::start(&cli, &env, "serve.log");
+    serving.wait_for_line("discovery");
+    let http = reqwest::Client::new();
+    let metadata = json!({ "redirect_uris": [REDIRECT], "client_name": "From the CLI" });
+    let register = || http.post(format!("{issuer}/register")).bearer_auth(&token).json(&metadata).send();
+    let first = register().await.expect("register");
+    assert_eq!(first.status(), 201);
+    let body: Value = first.json().await.expect("JSON");
+    assert_eq!(body["client_name"], "From the CLI");
+    assert_eq!(register().await.expect("register").status(), 401, "one use only");
+    assert_eq!(serving.terminate(), Some(0));
 }

@@ -32,6 +32,7 @@ mod operations;
 mod pages;
 mod permissions;
 mod prehijacking;
+mod registration;
 mod scale_out;
 mod secrets;
 mod session;

@@ -6,10 +6,12 @@ mod api_clients;
 mod audit_log;
 mod clients;
 mod keys;
+mod registration_tokens;
 mod users;
 
 pub use api_clients::AdminApiClientsApi;
 pub use audit_log::AdminAuditApi;
 pub use clients::AdminClientsApi;
 pub use keys::AdminKeysApi;
+pub use registration_tokens::AdminRegistrationTokensApi;
 pub use users::AdminUsersApi;

@@ -146,3 +146,17 @@ impl From<crate::login::LoginError> for ApiError {
         }
     }
 }
+
+impl From<crate::registration::RegistrationError> for ApiError {
+    fn from(error: crate::registration::RegistrationError) -> Self {
+        use crate::registration::RegistrationError as E;
+        match error {
+            E::InvalidMetadata(message) => {
+                let field = if message.starts_with("uses") { "uses" } else { "expires_in" };
+                ApiError::bad_request("invalid_field", Some(field), message)
+            }
+            E::Unavailable => ApiError::unavailable(),
+            other => ApiError::internal(&other.to_string()),
+        }
+    }
+}

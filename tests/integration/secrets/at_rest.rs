@@ -94,7 +94,10 @@ pub(crate) async fn full_database_dump(server: &TestServer) -> String {
 }
 
 async fn no_issued_secret_is_stored_in_clear(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |config| {
+        config.dynamic_registration = oxidp::config::DynamicRegistration::Token;
+    })
+    .await;
     server.user_with_role(ROOT, PASSWORD, true).await;
     server.user(ALICE, PASSWORD).await;
     let mut secrets: Vec<(String, String)> = Vec::new();
@@ -216,6 +219,38 @@ async fn no_issued_secret_is_stored_in_clear(backend: Backend) {
     assert_eq!(reset.status(), 204);
     keep("used reset code", &used_reset);
     keep("new password", NEW_PASSWORD);
+
+    // Dynamic registration: the initial access token, the client secret and both registration
+    // access tokens (the first is replaced by an update).
+    // The reset above ended the administrator's tokens: a fresh sign-in.
+    let admin_again = api_login(&server, ROOT, NEW_PASSWORD).await;
+    let admin_again = admin_again["access_token"].as_str().expect("admin token").to_string();
+    keep("second admin access token", &admin_again);
+    let initial = api_post(&server, "/api/v1/admin/registration-tokens", Some(&admin_again), &json!({})).await;
+    assert_eq!(initial.status(), 201);
+    let initial = json(initial).await["token"].as_str().expect("token").to_string();
+    keep("initial access token", &initial);
+    let registered = reqwest::Client::new()
+        .post(server.url("/register"))
+        .bearer_auth(&initial)
+        .json(&json!({ "redirect_uris": [REDIRECT] }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let registered = json(registered).await;
+    keep("registered client secret", registered["client_secret"].as_str().expect("secret"));
+    let access = registered["registration_access_token"].as_str().expect("registration access token");
+    keep("registration access token", access);
+    let updated = reqwest::Client::new()
+        .put(registered["registration_client_uri"].as_str().expect("uri"))
+        .bearer_auth(access)
+        .json(&json!({ "client_id": registered["client_id"], "redirect_uris": [REDIRECT] }))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(updated.status(), 200);
+    keep("renewed registration access token", json(updated).await["registration_access_token"].as_str().expect("t"));
 
     let dump = full_database_dump(&server).await;
     // The dump is real: it has the rows the flows wrote, with their keyed hashes.
