@@ -1,6 +1,7 @@
 //! Small, named uses of vetted primitives: random tokens, keyed hashes, constant-time
 //! comparison, and the server secret with the keys derived from it.
 
+pub mod jws;
 mod secret;
 
 pub use secret::{SecretError, ServerSecret};

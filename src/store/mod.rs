@@ -8,6 +8,7 @@
 pub mod api_clients;
 pub mod api_keys;
 pub mod audit;
+pub mod client_jwt_auth;
 pub mod clients;
 pub mod codes;
 pub mod consents;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use api_clients::{ApiClient, ApiClientStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
+pub use client_jwt_auth::{ClientJwtAuth, ClientJwtAuthStore};
 pub use clients::{Client, ClientStore, NewClient};
 pub use codes::{AuthCode, CodeConsumption, CodeStore};
 pub use consents::ConsentStore;

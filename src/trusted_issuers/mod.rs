@@ -10,17 +10,16 @@
 
 use std::sync::Arc;
 
-use josekit::jwk::Jwk;
-use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
 
 pub mod registry;
 
 use crate::audit::Origin;
-use crate::crypto::b64url_decode;
+use crate::crypto::jws::{find_key, unverified_claims, verifier_for};
 use crate::federation::{FederationError, Resolution, UpstreamProfile, linking, outbound};
 use crate::state::AppState;
 use crate::store::{IdentityStore, User, UserStore};
+use josekit::jwk::Jwk;
 
 pub use registry::TrustedIssuers;
 use registry::{KeySet, TrustedIssuer};
@@ -69,13 +68,6 @@ impl From<FederationError> for TrustedTokenError {
             other => TrustedTokenError::Internal(other.to_string()),
         }
     }
-}
-
-/// The claims of a compact JWS, unverified: only to see which issuer to ask.
-fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
-    let mut parts = token.split('.');
-    let (_, payload, _, None) = (parts.next()?, parts.next()?, parts.next()?, parts.next()) else { return None };
-    serde_json::from_slice(&b64url_decode(payload)?).ok()
 }
 
 /// `None` when the token is not one for this module: not a JWT, or issued by oxidp itself (its
@@ -193,12 +185,12 @@ impl TrustedIssuer {
         }
         let kid = header.claim("kid").and_then(Value::as_str).map(str::to_string);
         let keys = self.keys(state, false).await?;
-        let keys = match find_key(&keys, kid.as_deref(), &alg) {
+        let keys = match find_key(&keys.keys, kid.as_deref(), &alg) {
             Some(_) => keys,
             None => self.keys(state, true).await?,
         };
-        let jwk =
-            find_key(&keys, kid.as_deref(), &alg).ok_or(TrustedTokenError::Invalid("no key for its kid".into()))?;
+        let jwk = find_key(&keys.keys, kid.as_deref(), &alg)
+            .ok_or(TrustedTokenError::Invalid("no key for its kid".into()))?;
         let verifier = verifier_for(&alg, jwk).map_err(TrustedTokenError::Invalid)?;
         let (payload, _) = josekit::jwt::decode_with_verifier(token, verifier.as_ref())
             .map_err(|e| TrustedTokenError::Invalid(format!("signature: {e}")))?;
@@ -269,59 +261,5 @@ impl TrustedIssuer {
         }
         let body = outbound::body(response).await.map_err(|e| unreachable(e.to_string()))?;
         serde_json::from_slice(&body).map_err(|e| unreachable(format!("{url}: {e}")))
-    }
-}
-
-/// The key for `kid` (or, for a token without one, the only key that fits the algorithm).
-fn find_key<'a>(keys: &'a KeySet, kid: Option<&str>, alg: &str) -> Option<&'a Jwk> {
-    let fits = |jwk: &&Jwk| {
-        jwk.algorithm().is_none_or(|a| a == alg)
-            && jwk.key_use().is_none_or(|u| u == "sig")
-            && match alg {
-                "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => jwk.key_type() == "RSA",
-                "ES256" | "ES384" => jwk.key_type() == "EC",
-                _ => jwk.key_type() == "OKP",
-            }
-    };
-    match kid {
-        Some(kid) => keys.keys.iter().filter(fits).find(|jwk| jwk.key_id() == Some(kid)),
-        None => {
-            let mut candidates = keys.keys.iter().filter(fits);
-            match (candidates.next(), candidates.next()) {
-                (Some(only), None) => Some(only),
-                _ => None,
-            }
-        }
-    }
-}
-
-fn verifier_for(alg: &str, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
-    use josekit::jws::*;
-    let verifier: Result<Box<dyn JwsVerifier>, josekit::JoseError> = match alg {
-        "RS256" => RS256.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "RS384" => RS384.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "RS512" => RS512.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "PS256" => PS256.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "PS384" => PS384.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "PS512" => PS512.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "ES256" => ES256.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "ES384" => ES384.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "EdDSA" => EdDSA.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        other => return Err(format!("algorithm {other} is not accepted")),
-    };
-    verifier.map_err(|e| format!("key: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unverified_claims_need_three_parts() {
-        assert!(unverified_claims("a.b").is_none());
-        assert!(unverified_claims("a.b.c.d").is_none());
-        let payload = crate::crypto::b64url(br#"{"iss":"https://idp.example.com"}"#);
-        let claims = unverified_claims(&format!("e30.{payload}.sig")).expect("claims");
-        assert_eq!(claims["iss"], "https://idp.example.com");
     }
 }
