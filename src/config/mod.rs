@@ -123,6 +123,11 @@ pub struct Config {
     /// then deletes it. Accounts made by the CLI, an administrator, an import or an upstream
     /// login are never deleted this way.
     pub unverified_account_ttl: i64,
+    /// Networks that URLs supplied by unauthenticated or dynamically registered parties may
+    /// reach although they are private or special (and over plain `http`); see `crate::outbound`.
+    pub outbound_allow_cidrs: Vec<IpNet>,
+    /// Such URLs may point at loopback (127.0.0.0/8, ::1), over `http` too: tests, development.
+    pub outbound_allow_loopback: bool,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
@@ -181,6 +186,8 @@ impl Default for Config {
             kv_max_entries: 100_000,
             audit_retention: 7_776_000,
             unverified_account_ttl: 604_800,
+            outbound_allow_cidrs: Vec::new(),
+            outbound_allow_loopback: false,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),
             authentik: None,
