@@ -20,6 +20,7 @@ pub mod mail;
 pub mod oauth;
 pub mod observability;
 pub mod oidc;
+pub mod outbound;
 pub mod passwords;
 pub mod permissions;
 pub mod registration;

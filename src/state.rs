@@ -31,10 +31,14 @@ pub struct AppState {
     /// Discovery documents serialised once: they change only with the configuration.
     pub openid_configuration: String,
     pub oauth_metadata: String,
+    /// RFC 9728 metadata of oxidp's own API (`/.well-known/oauth-protected-resource/api`).
+    pub protected_resource_metadata: String,
     /// Upstream login providers (`OXIDP_UPSTREAM__*`), with their cached discovery and keys.
     pub federation: crate::federation::registry::Registry,
     /// Issuers whose access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__*`).
     pub trusted_issuers: crate::trusted_issuers::registry::TrustedIssuers,
+    /// Outgoing requests to URLs that untrusted parties supplied (`OXIDP_OUTBOUND_*`).
+    pub outbound: crate::outbound::Outbound,
     /// Authentik's admin API, when configured (`OXIDP_AUTHENTIK__*`).
     pub authentik: Option<crate::authentik::client::AuthentikClient>,
     /// Clients read on every token request; see `crate::oauth::clients`.
@@ -64,6 +68,8 @@ pub enum StartError {
     Redis(String),
     #[error("{0}")]
     Federation(String),
+    #[error("outgoing HTTP client: {0}")]
+    Outbound(#[from] crate::outbound::OutboundError),
 }
 
 impl AppState {
@@ -101,6 +107,7 @@ impl AppState {
         let sessions = crate::session::store::Sessions::for_deployment(&kv, &db, config.session_idle_ttl);
         let openid_configuration = crate::oidc::discovery::openid_configuration(&config).to_string();
         let oauth_metadata = crate::oidc::discovery::oauth_metadata(&config).to_string();
+        let protected_resource_metadata = crate::oidc::discovery::protected_resource_metadata(&config).to_string();
         let mailer = crate::mail::Mailer::from_config(config.smtp_url.as_deref(), &config.mail_dir, &config.issuer)?;
         let federation =
             crate::federation::registry::Registry::build(&config).map_err(|e| StartError::Federation(e.to_string()))?;
@@ -108,6 +115,7 @@ impl AppState {
             crate::trusted_issuers::registry::TrustedIssuers::build(&config).map_err(StartError::Federation)?;
         let authentik =
             crate::authentik::client::AuthentikClient::from_config(&config).map_err(StartError::Federation)?;
+        let outbound = crate::outbound::Outbound::from_config(&config)?;
         let password_gate = crate::passwords::PasswordGate::new(
             match config.password_hash_concurrency {
                 0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -128,8 +136,10 @@ impl AppState {
             password_gate,
             openid_configuration,
             oauth_metadata,
+            protected_resource_metadata,
             federation,
             trusted_issuers,
+            outbound,
             authentik,
             client_cache: crate::cache::StampedCache::new(CLIENTS_STAMP_KEY, 4096),
             revoked_client_tokens,

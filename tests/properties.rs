@@ -1,12 +1,15 @@
 //! Property tests (proptest) for the pure protocol rules an attacker controls the input of:
-//! PKCE S256, scope strings and redirect-URI matching. The fuzz targets under `fuzz/` look
+//! PKCE S256, scope strings, redirect-URI matching and the outbound address rule. The fuzz targets under `fuzz/` look
 //! for crashes in the same functions; these look for wrong answers.
 
 // A failing test or a broken benchmark set-up should stop loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use oxidp::oauth::{pkce, redirect_uri, scope};
+use oxidp::outbound::{OutboundPolicy, is_forbidden};
 use proptest::prelude::*;
 use sha2::Digest;
 
@@ -287,5 +290,46 @@ proptest! {
     fn redirect_matching_any_text_never_panics(a in "\\PC{0,60}", b in "\\PC{0,60}") {
         let _ = redirect_uri::matches(&a, &b);
         let _ = redirect_uri::validate_registration(&a);
+    }
+
+    // ---- outbound requests: which addresses an untrusted URL may reach (src/outbound/address.rs)
+
+    #[test]
+    fn outbound_ipv4_mapped_ipv6_gets_the_ipv4_answer(bits in any::<u32>(), allow_loopback in any::<bool>()) {
+        let policy = OutboundPolicy { allow_cidrs: Vec::new(), allow_loopback };
+        let v4 = Ipv4Addr::from(bits);
+        prop_assert_eq!(is_forbidden(IpAddr::V4(v4), &policy), is_forbidden(IpAddr::V6(v4.to_ipv6_mapped()), &policy));
+        // NAT64 and 6to4 forms of a forbidden address are forbidden too.
+        if is_forbidden(IpAddr::V4(v4), &policy) && !v4.is_loopback() {
+            let nat64 = Ipv6Addr::from(0x0064_ff9b_0000_0000_0000_0000_0000_0000u128 | u128::from(bits));
+            let six_to_four = Ipv6Addr::from((0x2002u128 << 112) | (u128::from(bits) << 80) | 1);
+            prop_assert!(is_forbidden(IpAddr::V6(nat64), &policy), "{}", nat64);
+            prop_assert!(is_forbidden(IpAddr::V6(six_to_four), &policy), "{}", six_to_four);
+        }
+    }
+
+    #[test]
+    fn outbound_private_loopback_and_link_local_are_always_forbidden(
+        block in 0usize..6,
+        low in any::<u32>(),
+    ) {
+        // (network, host bits) of 10/8, 127/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10
+        let (net, host_bits) = [
+            (0x0a00_0000u32, 24), (0x7f00_0000, 24), (0xac10_0000, 20), (0xc0a8_0000, 16), (0xa9fe_0000, 16),
+            (0x6440_0000, 22),
+        ][block];
+        let ip = IpAddr::V4(Ipv4Addr::from(net | (low & ((1u32 << host_bits) - 1))));
+        prop_assert!(is_forbidden(ip, &OutboundPolicy::default()), "{}", ip);
+        // Only an explicit allowance lifts it.
+        let listed = OutboundPolicy { allow_cidrs: vec![ipnet::IpNet::new(ip, 32).unwrap()], allow_loopback: false };
+        prop_assert!(!is_forbidden(ip, &listed), "{}", ip);
+    }
+
+    #[test]
+    fn redirect_any_127_8_address_is_loopback(b in any::<u8>(), c in any::<u8>(), d in 1u8..255, port in 1u16..) {
+        let registered = format!("http://127.{b}.{c}.{d}/cb");
+        let presented = format!("http://127.{b}.{c}.{d}:{port}/cb");
+        prop_assert!(redirect_uri::validate_registration(&registered).is_ok(), "{}", registered);
+        prop_assert!(redirect_uri::matches(&registered, &presented), "{} vs {}", registered, presented);
     }
 }

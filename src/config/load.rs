@@ -6,7 +6,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use super::{Config, ConfigError};
 
 /// Keys whose environment value is a list: comma or whitespace separated.
-const LIST_KEYS: [&str; 3] = ["trusted_proxies", "cors_origins", "signing_algs"];
+const LIST_KEYS: [&str; 4] = ["trusted_proxies", "cors_origins", "signing_algs", "outbound_allow_cidrs"];
 
 impl Config {
     /// Loads defaults, then the TOML file named by `OXIDP_CONFIG`, then `OXIDP_*` variables.
@@ -112,6 +112,22 @@ mod tests {
             assert_eq!(config.issuer, "https://id.example.com");
             assert_eq!(config.code_ttl, 45, "environment wins over the file");
             assert_eq!(config.trusted_proxies.len(), 2);
+            assert!(config.outbound_allow_cidrs.is_empty() && !config.outbound_allow_loopback, "defaults");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn outbound_settings() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OXIDP_OUTBOUND_ALLOW_CIDRS", "10.20.0.0/16, fd00::/8");
+            jail.set_env("OXIDP_OUTBOUND_ALLOW_LOOPBACK", "true");
+            let config = Config::from_figment(Config::figment(None)).expect("valid");
+            assert_eq!(config.outbound_allow_cidrs.len(), 2);
+            assert!(config.outbound_allow_loopback);
+            jail.set_env("OXIDP_OUTBOUND_ALLOW_CIDRS", "not-a-network");
+            let error = Config::from_figment(Config::figment(None)).expect_err("must fail");
+            assert!(error.variable.starts_with("OXIDP_OUTBOUND_ALLOW_CIDRS"), "{}", error.variable);
             Ok(())
         });
     }

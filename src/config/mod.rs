@@ -142,6 +142,11 @@ pub struct Config {
     /// Seconds an openly registered client may stay unused (no grant, no consent) before
     /// housekeeping deletes it.
     pub registration_unused_ttl: i64,
+    /// Networks that URLs supplied by unauthenticated or dynamically registered parties may
+    /// reach although they are private or special (and over plain `http`); see `crate::outbound`.
+    pub outbound_allow_cidrs: Vec<IpNet>,
+    /// Such URLs may point at loopback (127.0.0.0/8, ::1), over `http` too: tests, development.
+    pub outbound_allow_loopback: bool,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
@@ -204,6 +209,8 @@ impl Default for Config {
             registration_rate_limit: 10,
             registration_max_open: 1000,
             registration_unused_ttl: 86_400,
+            outbound_allow_cidrs: Vec::new(),
+            outbound_allow_loopback: false,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),
             authentik: None,

@@ -21,6 +21,12 @@ pub fn oauth_metadata(Data(state): Data<&SharedState>) -> Response {
     json(state.oauth_metadata.clone(), 3600)
 }
 
+/// RFC 9728 metadata of the resource `{issuer}/api`.
+#[handler]
+pub fn protected_resource_metadata(Data(state): Data<&SharedState>) -> Response {
+    json(state.protected_resource_metadata.clone(), 3600)
+}
+
 #[handler]
 pub fn jwks(Data(state): Data<&SharedState>) -> Response {
     json(state.keys.jwks_json(), state.config.jwks_max_age)

@@ -22,6 +22,7 @@ pub fn routes(route: Route) -> Route {
     route
         .at("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .at("/.well-known/oauth-authorization-server", get(discovery::oauth_metadata))
+        .at(crate::oidc::discovery::PROTECTED_RESOURCE_PATH, get(discovery::protected_resource_metadata))
         .at("/jwks.json", get(discovery::jwks))
         .at("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .at("/login", get(authorize::login_page).post(authorize::login_submit))

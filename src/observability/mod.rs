@@ -45,6 +45,7 @@ pub fn route_label(path: &str) -> String {
         return match path {
             "/.well-known/openid-configuration"
             | "/.well-known/oauth-authorization-server"
+            | "/.well-known/oauth-protected-resource/api"
             | "/jwks.json"
             | "/authorize"
             | "/token"

@@ -61,3 +61,25 @@ pub fn openid_configuration(config: &Config) -> Value {
     }
     Value::Object(document)
 }
+
+/// Where the metadata of oxidp's own API (RFC 9728) is served, relative to the issuer.
+pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource/api";
+
+/// The URL of that metadata, named by the API's `WWW-Authenticate` challenges.
+pub fn protected_resource_metadata_url(config: &Config) -> String {
+    format!("{}{PROTECTED_RESOURCE_PATH}", config.issuer)
+}
+
+/// RFC 9728 metadata of the resource `{issuer}/api` (the audience of API access tokens): who
+/// issues its tokens, which scopes reach it, and how to present them.
+pub fn protected_resource_metadata(config: &Config) -> Value {
+    let issuer = &config.issuer;
+    json!({
+        "resource": config.api_audience(),
+        "authorization_servers": [issuer],
+        "scopes_supported": [crate::oauth::scope::ACCOUNT, crate::oauth::scope::ADMIN],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "oxidp API",
+        "resource_documentation": format!("{issuer}/docs"),
+    })
+}

@@ -10,11 +10,12 @@ use crate::state::SharedState;
 
 pub fn app(state: SharedState, docs: Arc<Docs>) -> impl Endpoint {
     let max_body = state.config.max_body_bytes;
+    let challenge = crate::api::problem::bearer_challenge(&state.config);
     let api = Route::new()
         .nest(
             crate::api::API_PREFIX,
             crate::api::endpoint(&state.config)
-                .around(move |next, req| crate::api::problem::problems(next, req, max_body)),
+                .around(move |next, req| crate::api::problem::problems(next, req, max_body, challenge.clone())),
         )
         .nest("/", Docs::endpoint(docs));
     crate::http::routes(api)

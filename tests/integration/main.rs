@@ -29,6 +29,7 @@ mod observability;
 mod oidc;
 mod openapi_doc;
 mod operations;
+mod outbound;
 mod pages;
 mod permissions;
 mod prehijacking;

@@ -5,7 +5,7 @@ mod from_core;
 
 use std::sync::Arc;
 
-use poem::http::header::CONTENT_TYPE;
+use poem::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
@@ -140,9 +140,21 @@ impl ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Around the JSON API: bodies over `max_body` bytes are refused with 413, and every error
-/// response becomes problem JSON carrying the request ID.
-pub async fn problems<E: Endpoint>(next: Arc<E>, mut req: Request, max_body: usize) -> poem::Result<Response> {
+/// The `WWW-Authenticate` challenge of the API's 401 answers: a Bearer challenge naming the
+/// API's RFC 9728 metadata, so a client (or an agent's tooling) finds how to get a token.
+pub fn bearer_challenge(config: &crate::config::Config) -> HeaderValue {
+    let url = crate::oidc::discovery::protected_resource_metadata_url(config);
+    HeaderValue::from_str(&format!("Bearer resource_metadata=\"{url}\"")).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
+/// Around the JSON API: bodies over `max_body` bytes are refused with 413, every error
+/// response becomes problem JSON carrying the request ID, and every 401 carries `challenge`.
+pub async fn problems<E: Endpoint>(
+    next: Arc<E>,
+    mut req: Request,
+    max_body: usize,
+    challenge: HeaderValue,
+) -> poem::Result<Response> {
     let request_id = crate::web::request_id(&req);
     let body = req.take_body();
     let too_large = || {
@@ -158,11 +170,30 @@ pub async fn problems<E: Endpoint>(next: Arc<E>, mut req: Request, max_body: usi
         Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(with_request_id(too_large(), request_id).await),
         Err(_) => req.set_body(Vec::new()),
     }
-    let response = match next.call(req).await {
+    let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
     };
+    if response.status() == StatusCode::UNAUTHORIZED {
+        add_challenge(response.headers_mut(), challenge);
+    }
     Ok(with_request_id(response, request_id).await)
+}
+
+/// Sets the Bearer challenge; a Bearer challenge already there (with `error` parameters) keeps
+/// them and gains `resource_metadata`.
+fn add_challenge(headers: &mut poem::http::HeaderMap, challenge: HeaderValue) {
+    let existing = headers.get(WWW_AUTHENTICATE).and_then(|value| value.to_str().ok()).map(str::to_string);
+    let value = match existing {
+        None => challenge,
+        Some(existing) if existing.trim() == "Bearer" => challenge,
+        Some(existing) if existing.starts_with("Bearer ") && !existing.contains("resource_metadata=") => {
+            let extra = challenge.to_str().unwrap_or_default().trim_start_matches("Bearer ");
+            HeaderValue::from_str(&format!("{existing}, {extra}")).unwrap_or(challenge)
+        }
+        Some(_) => return,
+    };
+    headers.insert(WWW_AUTHENTICATE, value);
 }
 
 async fn with_request_id(mut response: Response, request_id: Option<String>) -> Response {

@@ -2,4 +2,5 @@
 //! tokens are checked where they are issued (oauth/authorization_code.rs, signing_algs.rs).
 
 mod logout;
+mod protected_resource;
 mod userinfo;
