@@ -10,6 +10,8 @@ pub struct ClientJwtAuth {
     pub method: String,
     /// A JSON JWK set (`private_key_jwt`).
     pub jwks: Option<String>,
+    /// Where the client publishes its JWK set (`private_key_jwt`).
+    pub jwks_uri: Option<String>,
     /// The client secret, encrypted with the server secret (`client_secret_jwt`).
     pub secret_encrypted: Option<String>,
     /// `token_endpoint_auth_signing_alg`, when registered: no other algorithm is accepted.
@@ -23,13 +25,14 @@ pub trait ClientJwtAuthStore {
 
 impl ClientJwtAuthStore for Db {
     async fn set_client_jwt_auth(&self, a: &ClientJwtAuth) -> StoreResult<()> {
-        let sql = "INSERT INTO client_jwt_auth (client_id, method, jwks, secret_encrypted, signing_alg) \
-                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO UPDATE SET method = excluded.method, \
-                   jwks = excluded.jwks, secret_encrypted = excluded.secret_encrypted, signing_alg = excluded.signing_alg";
+        let sql = "INSERT INTO client_jwt_auth (client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO UPDATE SET method = excluded.method, \
+                   jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, secret_encrypted = excluded.secret_encrypted, signing_alg = excluded.signing_alg";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&a.client_id)
             .bind(&a.method)
             .bind(&a.jwks)
+            .bind(&a.jwks_uri)
             .bind(&a.secret_encrypted)
             .bind(&a.signing_alg)
             .execute(pool)
@@ -40,7 +43,7 @@ impl ClientJwtAuthStore for Db {
 
     async fn client_jwt_auth(&self, client_id: &str) -> StoreResult<Option<ClientJwtAuth>> {
         let sql =
-            "SELECT client_id, method, jwks, secret_encrypted, signing_alg FROM client_jwt_auth WHERE client_id = $1";
+            "SELECT client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg FROM client_jwt_auth WHERE client_id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, ClientJwtAuth>(sql).bind(client_id).fetch_optional(pool).await)?)
     }
 }
