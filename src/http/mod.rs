@@ -30,6 +30,7 @@ pub fn routes(route: Route) -> Route {
         .at("/token", poem::post(token::token))
         .at("/revoke", poem::post(token::revoke))
         .at("/introspect", poem::post(token::introspect))
+        .at("/par", poem::post(token::par))
         .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .at("/logout", get(logout::end_session).post(logout::end_session))
         .at("/static/oxidp.css", get(pages::stylesheet))
