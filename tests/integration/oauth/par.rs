@@ -194,7 +194,8 @@ async fn only_this_servers_request_uris_are_accepted(backend: Backend) {
         format!("http://127.0.0.1:9999/{PREFIX}abc"),
         PREFIX.to_string(),
     ] {
-        let html = expect_page(browser.get(&par_authorize_url(&server, &client.id, &request_uri, &[])).await, 400).await;
+        let html =
+            expect_page(browser.get(&par_authorize_url(&server, &client.id, &request_uri, &[])).await, 400).await;
         assert!(html.contains("not issued by this server"), "{request_uri}: {html}");
     }
     let unknown = format!("{PREFIX}{}", oxidp::crypto::random_token(24));
