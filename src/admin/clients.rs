@@ -47,6 +47,8 @@ pub struct ClientSpec {
     pub api_access: bool,
     /// `id_token_signed_response_alg`; `None` is RS256.
     pub id_token_alg: Option<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6).
+    pub require_par: bool,
 }
 
 impl ClientSpec {
@@ -65,6 +67,7 @@ impl ClientSpec {
             pkce_exempt: client.pkce_exempt,
             api_access: client.api_access,
             id_token_alg: client.id_token_alg.clone(),
+            require_par: client.require_par,
         }
     }
 
@@ -149,6 +152,7 @@ impl ClientSpec {
             pkce_exempt: self.pkce_exempt,
             api_access: self.api_access,
             id_token_alg: self.id_token_alg,
+            require_par: self.require_par,
         }
     }
 }
@@ -201,6 +205,7 @@ pub struct ClientChange {
     pub pkce_exempt: Option<bool>,
     pub api_access: Option<bool>,
     pub id_token_alg: Option<String>,
+    pub require_par: Option<bool>,
 }
 
 impl ClientChange {
@@ -219,6 +224,7 @@ impl ClientChange {
             pkce_exempt: self.pkce_exempt.unwrap_or(spec.pkce_exempt),
             api_access: self.api_access.unwrap_or(spec.api_access),
             id_token_alg: self.id_token_alg.or(spec.id_token_alg),
+            require_par: self.require_par.unwrap_or(spec.require_par),
         }
     }
 }
@@ -300,6 +306,7 @@ pub fn describe(client: &Client) -> Value {
         "public": client.is_public,
         "first_party": client.first_party,
         "resource_server": client.resource_server,
+        "require_pushed_authorization_requests": client.require_par,
         "token_endpoint_auth_method": if client.is_public { "none" } else { "client_secret_basic" },
     })
 }

@@ -43,6 +43,9 @@ pub struct CreateClientArgs {
     /// The JWS algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg")]
     pub id_token_alg: Option<String>,
+    /// Authorization requests must be pushed to /par first (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
 }
 
 impl CreateClientArgs {
@@ -71,6 +74,7 @@ impl CreateClientArgs {
             pkce_exempt: self.pkce_exempt,
             api_access: false,
             id_token_alg: self.id_token_alg,
+            require_par: self.require_par,
         })
     }
 }

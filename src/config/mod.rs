@@ -128,6 +128,8 @@ pub struct Config {
     /// when it is still full, new pending requests and single-use values are refused with 503.
     /// Counters and throttles get a tenth more room, and nothing live is ever evicted.
     pub kv_max_entries: usize,
+    /// RFC 9126 §5 globally: every client must push its authorization requests to `/par`.
+    pub require_par: bool,
     /// Seconds audit rows are kept; housekeeping deletes older ones.
     pub audit_retention: i64,
     /// Seconds a self-registered account may stay without verifying its email; housekeeping
@@ -203,6 +205,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             pending_requests_per_ip: 100,
             kv_max_entries: 100_000,
+            require_par: false,
             audit_retention: 7_776_000,
             unverified_account_ttl: 604_800,
             dynamic_registration: DynamicRegistration::Off,

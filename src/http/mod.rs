@@ -34,6 +34,7 @@ pub fn routes(route: Route) -> Route {
         .at("/introspect", poem::post(token::introspect))
         .at("/register", poem::post(registration::register))
         .at("/register/:client_id", get(registration::read).put(registration::update).delete(registration::delete))
+        .at("/par", poem::post(token::par))
         .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .at("/logout", get(logout::end_session).post(logout::end_session))
         .at("/static/oxidp.css", get(pages::stylesheet))

@@ -1,4 +1,4 @@
-//! /token, /revoke and /introspect: form parsing and client credentials from the wire.
+//! /token, /revoke, /introspect and /par: form parsing and client credentials from the wire.
 
 use base64::Engine;
 use poem::http::StatusCode;
@@ -9,7 +9,7 @@ use poem::{Body, Request, Response, handler};
 use super::error::{no_store, oauth_json};
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::params::Params;
-use crate::oauth::{OAuthError, introspection, revocation, token as token_endpoint};
+use crate::oauth::{OAuthError, authorize, introspection, revocation, token as token_endpoint};
 use crate::state::{AppState, SharedState};
 use crate::web::request::{BodyError, form_params};
 
@@ -87,6 +87,24 @@ pub async fn introspect(req: &Request, body: Body, Data(state): Data<&SharedStat
     .await;
     match result {
         Ok(answer) => json_ok(answer.to_string()),
+        Err(error) => oauth_json(error),
+    }
+}
+
+/// RFC 9126: 201 with the `request_uri` for `/authorize`, or the token endpoint's JSON errors.
+#[handler]
+pub async fn par(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    let result = async {
+        let (params, credentials) = read_request(state, req, body).await?;
+        authorize::push(state, &params, &credentials).await
+    }
+    .await;
+    match result {
+        Ok(pushed) => {
+            let body = serde_json::json!({ "request_uri": pushed.request_uri, "expires_in": pushed.expires_in });
+            no_store(Response::builder().status(StatusCode::CREATED).header(CONTENT_TYPE, "application/json"))
+                .body(body.to_string())
+        }
         Err(error) => oauth_json(error),
     }
 }

@@ -53,6 +53,7 @@ fn builtin_client_registration(state: &AppState) -> NewClient {
         pkce_exempt: false,
         api_access: true,
         id_token_alg: None,
+        require_par: false,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn route_label(path: &str) -> String {
             | "/userinfo"
             | "/revoke"
             | "/introspect"
+            | "/par"
             | "/logout"
             | "/login"
             | "/consent"

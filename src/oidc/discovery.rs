@@ -15,6 +15,8 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "jwks_uri": format!("{issuer}/jwks.json"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "introspection_endpoint": format!("{issuer}/introspect"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/par"),
+        "require_pushed_authorization_requests": config.require_par,
         "scopes_supported": STANDARD_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -146,6 +146,7 @@ impl ClientMetadata {
             pkce_exempt: false,
             api_access: false,
             id_token_alg: self.id_token_signed_response_alg,
+            require_par: self.require_pushed_authorization_requests.unwrap_or(false),
         };
         Ok((spec, echoed))
     }
@@ -160,7 +161,6 @@ impl ClientMetadata {
             ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
             ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
             ("backchannel_logout_session_required", self.backchannel_logout_session_required == Some(true)),
-            ("require_pushed_authorization_requests", self.require_pushed_authorization_requests == Some(true)),
             ("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true)),
             ("request_object_signing_alg", self.request_object_signing_alg.is_some()),
             ("subject_type", self.subject_type.as_deref().is_some_and(|t| t != "public")),
@@ -206,6 +206,7 @@ pub fn describe(client: &Client, echoed: &Echoed, issued_at: i64) -> Value {
         "response_types": response_types,
         "scope": scope::join(&client.scopes),
         "subject_type": "public",
+        "require_pushed_authorization_requests": client.require_par,
         "id_token_signed_response_alg": client.id_token_alg.as_deref().unwrap_or("RS256"),
     });
     if let (Value::Object(body), Ok(Value::Object(extra))) = (&mut body, serde_json::to_value(echoed)) {

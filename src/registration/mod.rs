@@ -228,6 +228,7 @@ pub async fn update(
         grant_types: Some(spec.grant_types),
         scopes: Some(spec.scopes),
         id_token_alg: spec.id_token_alg,
+        require_par: Some(spec.require_par),
         ..ClientChange::default()
     };
     let updated = clients::update(state, &client_actor(origin, client_id), client_id, change).await?;

@@ -42,8 +42,7 @@ impl ClientJwtAuthStore for Db {
     }
 
     async fn client_jwt_auth(&self, client_id: &str) -> StoreResult<Option<ClientJwtAuth>> {
-        let sql =
-            "SELECT client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg FROM client_jwt_auth WHERE client_id = $1";
+        let sql = "SELECT client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg FROM client_jwt_auth WHERE client_id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, ClientJwtAuth>(sql).bind(client_id).fetch_optional(pool).await)?)
     }
 }

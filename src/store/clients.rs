@@ -20,6 +20,8 @@ pub struct Client {
     pub api_access: bool,
     /// The JWS algorithm of this client's ID tokens; `None` is RS256.
     pub id_token_alg: Option<String>,
+    /// RFC 9126 §6: authorization requests must be pushed to `/par` first.
+    pub require_par: bool,
     pub created_at: i64,
 }
 
@@ -46,6 +48,7 @@ struct ClientRow {
     pkce_exempt: bool,
     api_access: bool,
     id_token_signed_response_alg: Option<String>,
+    require_par: bool,
     created_at: i64,
 }
 
@@ -68,6 +71,7 @@ impl TryFrom<ClientRow> for Client {
             pkce_exempt: row.pkce_exempt,
             api_access: row.api_access,
             id_token_alg: row.id_token_signed_response_alg,
+            require_par: row.require_par,
             created_at: row.created_at,
         })
     }
@@ -89,6 +93,7 @@ pub struct NewClient {
     pub pkce_exempt: bool,
     pub api_access: bool,
     pub id_token_alg: Option<String>,
+    pub require_par: bool,
 }
 
 pub trait ClientStore {
@@ -109,7 +114,7 @@ impl ClientStore for Db {
     async fn create_client(&self, c: NewClient, now: i64) -> StoreResult<()> {
         let sql = "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
                    audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, \
-                   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
+                   created_at, updated_at, require_par) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&c.id)
             .bind(&c.name)
@@ -127,6 +132,7 @@ impl ClientStore for Db {
             .bind(c.api_access)
             .bind(&c.id_token_alg)
             .bind(now)
+            .bind(c.require_par)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -135,7 +141,7 @@ impl ClientStore for Db {
 
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<Client>> {
         let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
-                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, created_at FROM clients WHERE id = $1";
+                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, require_par, created_at FROM clients WHERE id = $1";
         let row = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql).bind(id).fetch_optional(pool).await)?;
         row.map(Client::try_from).transpose()
     }
@@ -143,7 +149,7 @@ impl ClientStore for Db {
     async fn list_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Client>> {
         let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
         let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
-                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, created_at FROM clients \
+                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, require_par, created_at FROM clients \
                    WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3";
         let rows = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql)
             .bind(after_at)
@@ -157,7 +163,7 @@ impl ClientStore for Db {
     async fn update_client(&self, c: &NewClient, now: i64) -> StoreResult<bool> {
         let sql = "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, grant_types = $4, \
                    scopes = $5, audiences = $6, resources = $7, first_party = $8, resource_server = $9, pkce_exempt = $10, \
-                   api_access = $11, id_token_signed_response_alg = $12, updated_at = $13 WHERE id = $14";
+                   api_access = $11, id_token_signed_response_alg = $12, updated_at = $13, require_par = $15 WHERE id = $14";
         let changed = on_pool!(self, |pool| sqlx::query(sql)
             .bind(&c.name)
             .bind(encode_list(&c.redirect_uris))
@@ -173,6 +179,7 @@ impl ClientStore for Db {
             .bind(&c.id_token_alg)
             .bind(now)
             .bind(&c.id)
+            .bind(c.require_par)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

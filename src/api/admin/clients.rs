@@ -34,6 +34,8 @@ pub struct ClientView {
     pub api_access: bool,
     /// The JWS algorithm of this client's ID tokens.
     pub id_token_signed_response_alg: String,
+    /// Authorization requests must be pushed to `/par` first (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
 }
 
@@ -54,6 +56,7 @@ impl From<crate::store::Client> for ClientView {
             pkce_exempt: c.pkce_exempt,
             api_access: c.api_access,
             id_token_signed_response_alg: c.id_token_alg.unwrap_or_else(|| crate::keys::DEFAULT_ALG.to_string()),
+            require_pushed_authorization_requests: c.require_par,
             created_at: c.created_at,
         }
     }
@@ -97,6 +100,9 @@ pub struct CreateClientRequest {
     pub api_access: bool,
     /// `RS256` (default), `ES256` or `EdDSA`: what the discovery document offers.
     pub id_token_signed_response_alg: Option<String>,
+    /// Authorization requests must be pushed to `/par` first (RFC 9126).
+    #[oai(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Fields to change; absent fields stay. Whether a client is public cannot change.
@@ -116,6 +122,7 @@ pub struct ClientPatch {
     pub pkce_exempt: Option<bool>,
     pub api_access: Option<bool>,
     pub id_token_signed_response_alg: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Object)]
@@ -186,6 +193,7 @@ impl AdminClientsApi {
             pkce_exempt: body.pkce_exempt,
             api_access: body.api_access,
             id_token_alg: body.id_token_signed_response_alg,
+            require_par: body.require_pushed_authorization_requests,
         };
         let (client, secret) = admin_clients::register(&state, &caller.initiator(&state, req), spec).await?;
         Ok(ClientCreated::Created(Json(CreatedClient { client_secret: secret, client: client.into() })))
@@ -228,6 +236,7 @@ impl AdminClientsApi {
             pkce_exempt: change.pkce_exempt,
             api_access: change.api_access,
             id_token_alg: change.id_token_signed_response_alg,
+            require_par: change.require_pushed_authorization_requests,
         };
         let client = admin_clients::update(&state, &caller.initiator(&state, req), &id, change).await?;
         Ok(Json(client.into()))

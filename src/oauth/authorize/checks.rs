@@ -21,7 +21,18 @@ pub(super) async fn validate(
     params: &Params,
 ) -> Result<(Client, AuthorizationRequest), AuthorizeError> {
     let client = check_client(state, params).await?;
-    let (redirect_uri, redirect_uri_given) = check_redirect_uri(&client, params)?;
+    let request = validate_for(state, &client, params)?;
+    Ok((client, request))
+}
+
+/// The checks after the client is known: `/authorize` looks it up by `client_id`, `/par`
+/// authenticates it.
+pub(super) fn validate_for(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (redirect_uri, redirect_uri_given) = check_redirect_uri(client, params)?;
     let fail = |error: OAuthError| match error {
         OAuthError::Protocol { error, description } => AuthorizeError::Redirect {
             redirect_uri: redirect_uri.clone(),
@@ -40,13 +51,13 @@ pub(super) async fn validate(
     check_parameters_once(params).map_err(fail)?;
     check_response_type(params).map_err(fail)?;
     check_unsupported_features(params).map_err(fail)?;
-    check_grant_allowed(&client).map_err(fail)?;
-    let scopes = scope::resolve_for_client(&client, params.get("scope")).map_err(fail)?;
-    let code_challenge = check_pkce(&client, params).map_err(fail)?;
+    check_grant_allowed(client).map_err(fail)?;
+    let scopes = scope::resolve_for_client(client, params.get("scope")).map_err(fail)?;
+    let code_challenge = check_pkce(client, params).map_err(fail)?;
     let prompt = check_prompt(params).map_err(fail)?;
     let max_age = check_max_age(params).map_err(fail)?;
     check_stored_sizes(params).map_err(fail)?;
-    access_token::check_resource(state, &client, params.get("resource")).map_err(fail)?;
+    access_token::check_resource(state, client, params.get("resource")).map_err(fail)?;
 
     let request = AuthorizationRequest {
         client_id: client.id.clone(),
@@ -64,7 +75,7 @@ pub(super) async fn validate(
         consent_given_by: None,
         browser: String::new(),
     };
-    Ok((client, request))
+    Ok(request)
 }
 
 async fn check_client(state: &AppState, params: &Params) -> Result<Client, AuthorizeError> {

@@ -17,14 +17,22 @@ pub(super) async fn save_pending(
     request: &AuthorizationRequest,
 ) -> Result<String, AuthorizeError> {
     if let Some(source) = source {
-        let key = format!("authorize-pending:ip:{}", address_group(source));
-        let count = state.kv.increment(&key, pending::PENDING_TTL).await?;
-        if count > state.config.pending_requests_per_ip {
-            let (_, retry_after) = state.kv.counter(&key).await?;
-            return Err(AuthorizeError::TooManyPending { retry_after: retry_after.max(1) });
-        }
+        count(state, source).await?;
     }
     pending::save(state, request).await
+}
+
+/// Counts one more stored request from `source`; past the cap, [`AuthorizeError::TooManyPending`].
+/// Requests pushed by public clients (`/par`, which anyone may call with their client_id) count
+/// here too.
+pub(super) async fn count(state: &AppState, source: &str) -> Result<(), AuthorizeError> {
+    let key = format!("authorize-pending:ip:{}", address_group(source));
+    let count = state.kv.increment(&key, pending::PENDING_TTL).await?;
+    if count > state.config.pending_requests_per_ip {
+        let (_, retry_after) = state.kv.counter(&key).await?;
+        return Err(AuthorizeError::TooManyPending { retry_after: retry_after.max(1) });
+    }
+    Ok(())
 }
 
 /// The address as counted: IPv6 by its /64 prefix, anything unparsable as given.

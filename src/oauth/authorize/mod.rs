@@ -8,6 +8,8 @@ mod limits;
 pub use code::append_query;
 pub use consent::decide as decide_consent;
 mod pending;
+mod pushed;
+pub use pushed::{PUSHED_TTL, Pushed, REQUEST_URI_PREFIX, push};
 
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +113,8 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Validates a fresh request from `source` (the client IP) and decides its next step.
+/// Validates a fresh request from `source` (the client IP), or takes the one the client pushed
+/// (`request_uri`, see [`pushed`]), and decides its next step.
 /// `browser_cookie` is the browser's authorization cookie: a request kept for the login or
 /// consent page answers only to it.
 pub async fn start(
@@ -121,7 +124,20 @@ pub async fn start(
     source: &str,
     browser_cookie: &str,
 ) -> Result<Outcome, AuthorizeError> {
-    let (client, mut request) = checks::validate(state, params).await?;
+    let (client, mut request) = if params.get("request_uri").is_some() {
+        pushed::take(state, params).await?
+    } else {
+        let (client, request) = checks::validate(state, params).await?;
+        if pushed::required_for(state, &client) {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri: request.redirect_uri,
+                error: ErrorCode::InvalidRequest,
+                description: "authorization requests of this client must be pushed to /par first (RFC 9126)".into(),
+                state: request.state,
+            });
+        }
+        (client, request)
+    };
     request.browser = pending::browser_hash(state, browser_cookie);
     decide(state, &client, request, session, Some(source)).await
 }

@@ -136,6 +136,7 @@ async fn client_credentials_refusals(backend: Backend) {
             pkce_exempt: false,
             api_access: false,
             id_token_alg: None,
+            require_par: false,
         };
         server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");
     }

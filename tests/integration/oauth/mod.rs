@@ -8,6 +8,7 @@ mod client_auth;
 mod client_cache;
 mod client_credentials;
 mod consent;
+mod par;
 mod pkce;
 mod redirect_uri;
 mod refresh_token;
