@@ -49,6 +49,8 @@ pub struct ClientSpec {
     pub id_token_alg: Option<String>,
     /// `require_pushed_authorization_requests` (RFC 9126 §6).
     pub require_par: bool,
+    /// JWT client authentication instead of a secret sent as is; `None` for secrets and public clients.
+    pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
 }
 
 impl ClientSpec {
@@ -68,6 +70,7 @@ impl ClientSpec {
             api_access: client.api_access,
             id_token_alg: client.id_token_alg.clone(),
             require_par: client.require_par,
+            jwt_auth: None,
         }
     }
 
@@ -175,11 +178,22 @@ pub async fn register(
     spec: ClientSpec,
 ) -> Result<(Client, Option<String>), ClientError> {
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    if let Some(jwt) = &spec.jwt_auth {
+        jwt.validate(spec.public).map_err(ClientError::Invalid)?;
+    }
     let client_id = random_token(18);
-    let secret = (!spec.public).then(|| random_token(32));
-    let new = spec
-        .into_new_client(client_id.clone(), secret.as_ref().map(|s| state.secret.keyed_hash(SECRET_HASH_PURPOSE, s)));
+    let jwt_auth = spec.jwt_auth.clone();
+    // 64 characters for an HMAC secret: HS512 wants a key at least as long as its output.
+    let length = if jwt_auth.is_some() { 48 } else { 32 };
+    let mut secret = (!spec.public).then(|| random_token(length));
+    // A JWT-authenticating client never has a keyed-hash secret: it cannot send one as is.
+    let secret_hash =
+        secret.as_ref().filter(|_| jwt_auth.is_none()).map(|s| state.secret.keyed_hash(SECRET_HASH_PURPOSE, s));
+    let new = spec.into_new_client(client_id.clone(), secret_hash);
     state.db.create_client(new, state.now()).await?;
+    if let Some(jwt) = &jwt_auth {
+        secret = jwt.store(state, &client_id, secret).await?;
+    }
     crate::oauth::clients::changed(state).await?;
     let client = state
         .db
@@ -225,6 +239,7 @@ impl ClientChange {
             api_access: self.api_access.unwrap_or(spec.api_access),
             id_token_alg: self.id_token_alg.or(spec.id_token_alg),
             require_par: self.require_par.unwrap_or(spec.require_par),
+            jwt_auth: spec.jwt_auth,
         }
     }
 }
@@ -269,9 +284,11 @@ pub async fn rotate_secret(state: &AppState, by: &Initiator, id: &str) -> Result
     if client.is_public {
         return Err(ClientError::Invalid(field("public", "public clients have no secret")));
     }
-    let secret = random_token(32);
-    let hash = state.secret.keyed_hash(SECRET_HASH_PURPOSE, &secret);
-    state.db.set_client_secret_hash(&client.id, &hash, state.now()).await?;
+    let secret = random_token(48);
+    if !super::client_jwt::rotate_secret(state, &client.id, &secret).await.map_err(ClientError::Invalid)? {
+        let hash = state.secret.keyed_hash(SECRET_HASH_PURPOSE, &secret);
+        state.db.set_client_secret_hash(&client.id, &hash, state.now()).await?;
+    }
     crate::oauth::clients::changed(state).await?;
     by.record(state, "client.rotate_secret", ("client", &client.id), json!({})).await?;
     Ok(secret)

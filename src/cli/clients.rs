@@ -4,6 +4,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::CliError;
+use crate::admin::client_jwt::JwtAuthSpec;
 use crate::admin::clients::{self, ClientError, ClientSpec, FieldError};
 use crate::audit::Initiator;
 use crate::oauth::scope;
@@ -46,6 +47,18 @@ pub struct CreateClientArgs {
     /// Authorization requests must be pushed to /par first (RFC 9126).
     #[arg(long)]
     pub require_par: bool,
+    /// `private_key_jwt` or `client_secret_jwt` (RFC 7523); default: the secret is sent as is.
+    #[arg(long)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JSON JWK set (`private_key_jwt`).
+    #[arg(long)]
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWK set (`private_key_jwt`).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// The one algorithm the client signs its assertions with.
+    #[arg(long)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 impl CreateClientArgs {
@@ -75,6 +88,15 @@ impl CreateClientArgs {
             api_access: false,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            jwt_auth: match self.token_endpoint_auth_method {
+                None if self.jwks.is_none() && self.jwks_uri.is_none() => None,
+                method => Some(JwtAuthSpec {
+                    method: method.unwrap_or_default(),
+                    jwks: self.jwks,
+                    jwks_uri: self.jwks_uri,
+                    signing_alg: self.token_endpoint_auth_signing_alg,
+                }),
+            },
         })
     }
 }
@@ -91,6 +113,10 @@ fn flag(field: &str) -> &'static str {
         "pkce_exempt" => "--pkce-exempt",
         "id_token_signed_response_alg" => "--id-token-alg",
         "public" => "--public",
+        "token_endpoint_auth_method" => "--token-endpoint-auth-method",
+        "token_endpoint_auth_signing_alg" => "--token-endpoint-auth-signing-alg",
+        "jwks" => "--jwks",
+        "jwks_uri" => "--jwks-uri",
         _ => "--name",
     }
 }

@@ -81,7 +81,7 @@ enum RegistrationTokenCommand {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register an OAuth client; prints its id and, for confidential clients, its secret (once).
-    Create(CreateClientArgs),
+    Create(Box<CreateClientArgs>),
 }
 
 #[derive(Subcommand)]
@@ -178,7 +178,7 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         }
         Command::Client { command: ClientCommand::Create(args) } => {
             let state = state(config).await?;
-            Ok(Some(create_client(&state, args).await?))
+            Ok(Some(create_client(&state, *args).await?))
         }
         Command::User { command: UserCommand::Create(args) } => {
             let state = state(config).await?;

@@ -41,8 +41,13 @@ pub fn find_key<'a>(keys: &'a [Jwk], kid: Option<&str>, alg: &str) -> Option<&'a
     }
 }
 
+/// josekit's verifier for `jwk`. The key was already chosen by [`find_key`], so its `kid` is
+/// dropped: josekit would otherwise refuse a token without a `kid` header for a key with one.
 pub fn verifier_for(alg: &str, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
     use josekit::jws::*;
+    let mut map = jwk.as_ref().clone();
+    map.remove("kid");
+    let jwk = &Jwk::from_map(map).map_err(|e| format!("key: {e}"))?;
     let verifier: Result<Box<dyn JwsVerifier>, josekit::JoseError> = match alg {
         "RS256" => RS256.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),
         "RS384" => RS384.verifier_from_jwk(jwk).map(|v| Box::new(v) as Box<dyn JwsVerifier>),

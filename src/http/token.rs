@@ -23,7 +23,8 @@ async fn read_request(state: &AppState, req: &Request, body: Body) -> Result<(Pa
         })
     })?;
     let source = crate::web::client_ip(state, req);
-    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source }))
+    let endpoint = format!("{}{}", state.config.issuer, req.uri().path());
+    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source, endpoint }))
 }
 
 /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).

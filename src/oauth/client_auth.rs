@@ -1,5 +1,6 @@
-//! Client authentication at /token, /revoke and /introspect: client_secret_basic,
-//! client_secret_post, or none for public clients.
+//! Client authentication at /token, /revoke, /introspect and /par: client_secret_basic,
+//! client_secret_post, private_key_jwt and client_secret_jwt (see [`super::client_assertion`]),
+//! or none for public clients.
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub struct ClientCredentials {
     pub basic: Option<(String, String)>,
     /// The caller's address: failures are counted per client and address.
     pub source: String,
+    /// The full URL the credentials were sent to (an assertion's `aud` may name it).
+    pub endpoint: String,
 }
 
 pub async fn authenticate(
@@ -22,6 +25,9 @@ pub async fn authenticate(
     params: &Params,
     credentials: &ClientCredentials,
 ) -> Result<Arc<Client>, OAuthError> {
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        return by_assertion(state, params, credentials).await;
+    }
     let post_secret = params.get("client_secret");
     let (client_id, secret) = match (&credentials.basic, params.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
@@ -49,6 +55,42 @@ pub async fn authenticate(
     match client {
         Some(client) if authenticated => Ok(client),
         _ => Err(failed(state, client_id, &credentials.source).await),
+    }
+}
+
+/// `client_assertion` + `client_assertion_type` (RFC 7523 §2.2); the client comes from
+/// `client_id` or, when that is absent, from the assertion's `sub`.
+async fn by_assertion(
+    state: &AppState,
+    params: &Params,
+    credentials: &ClientCredentials,
+) -> Result<Arc<Client>, OAuthError> {
+    use super::client_assertion::{ASSERTION_TYPE, verify};
+    if credentials.basic.is_some() || params.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+    }
+    let (Some(assertion), Some(kind)) = (params.get("client_assertion"), params.get("client_assertion_type")) else {
+        return Err(OAuthError::invalid_request("client_assertion and client_assertion_type go together"));
+    };
+    if kind != ASSERTION_TYPE {
+        return Err(OAuthError::invalid_client(format!("client_assertion_type must be {ASSERTION_TYPE}")));
+    }
+    let subject = crate::crypto::jws::unverified_claims(assertion)
+        .and_then(|claims| claims.get("sub").and_then(serde_json::Value::as_str).map(str::to_string));
+    let Some(client_id) = params.get("client_id").map(str::to_string).or(subject) else {
+        return Err(OAuthError::invalid_client("the assertion names no client"));
+    };
+    let client = super::clients::find_shared(state, &client_id).await?;
+    let refusal = match &client {
+        Some(client) => verify(state, client, assertion, &credentials.endpoint).await?.err(),
+        None => Some("unknown client".into()),
+    };
+    match (client, refusal) {
+        (Some(client), None) => Ok(client),
+        (_, refusal) => {
+            tracing::debug!(client_id = %client_id, reason = refusal.unwrap_or_default(), "client assertion refused");
+            Err(failed(state, &client_id, &credentials.source).await)
+        }
     }
 }
 

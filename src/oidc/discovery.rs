@@ -7,7 +7,9 @@ use crate::oauth::scope::STANDARD_SCOPES;
 
 fn common(config: &Config) -> serde_json::Map<String, Value> {
     let issuer = &config.issuer;
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"];
+    let mut assertion_algs: Vec<&str> = crate::crypto::jws::ASYMMETRIC.to_vec();
+    assertion_algs.extend(crate::oauth::client_assertion::HMAC);
     let document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
@@ -24,6 +26,9 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{issuer}/docs"),

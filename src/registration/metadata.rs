@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::RegistrationError;
+use crate::admin::client_jwt::JwtAuthSpec;
 use crate::admin::clients::{ClientSpec, default_scopes};
 use crate::config::DynamicRegistration;
 use crate::oauth::{redirect_uri, scope};
 use crate::store::Client;
 
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: [&str; 5] =
+    ["client_secret_basic", "client_secret_post", "none", "private_key_jwt", "client_secret_jwt"];
 const MAX_CONTACTS: usize = 10;
 
 /// The request body of `POST /register` and `PUT /register/{id}`. Unknown members are ignored
@@ -62,6 +64,12 @@ pub struct Echoed {
     pub tos_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contacts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 fn invalid(message: impl Into<String>) -> RegistrationError {
@@ -131,7 +139,24 @@ impl ClientMetadata {
             policy_uri: web_uri("policy_uri", self.policy_uri)?,
             tos_uri: web_uri("tos_uri", self.tos_uri)?,
             contacts,
+            jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
         };
+        let uses_jwt = ["private_key_jwt", "client_secret_jwt"].contains(&echoed.token_endpoint_auth_method.as_str());
+        if !uses_jwt
+            && (self.jwks.is_some() || self.jwks_uri.is_some() || self.token_endpoint_auth_signing_alg.is_some())
+        {
+            return Err(invalid(
+                "jwks, jwks_uri and token_endpoint_auth_signing_alg go with private_key_jwt or client_secret_jwt",
+            ));
+        }
+        let jwt_auth = uses_jwt.then(|| JwtAuthSpec {
+            method: echoed.token_endpoint_auth_method.clone(),
+            jwks: self.jwks.as_ref().map(Value::to_string),
+            jwks_uri: self.jwks_uri.clone(),
+            signing_alg: self.token_endpoint_auth_signing_alg.clone(),
+        });
         let spec = ClientSpec {
             name,
             redirect_uris,
@@ -147,6 +172,7 @@ impl ClientMetadata {
             api_access: false,
             id_token_alg: self.id_token_signed_response_alg,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
+            jwt_auth,
         };
         Ok((spec, echoed))
     }
@@ -155,9 +181,6 @@ impl ClientMetadata {
     /// has, say, pairwise subjects or back-channel logout when it has not.
     fn refuse_unsupported(&self) -> Result<(), RegistrationError> {
         let unsupported = [
-            ("jwks", self.jwks.is_some()),
-            ("jwks_uri", self.jwks_uri.is_some()),
-            ("token_endpoint_auth_signing_alg", self.token_endpoint_auth_signing_alg.is_some()),
             ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
             ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
             ("backchannel_logout_session_required", self.backchannel_logout_session_required == Some(true)),

@@ -74,6 +74,11 @@ impl From<ClientError> for RegistrationError {
     }
 }
 
+/// The two ways of sending the secret as is, which a client may switch between.
+fn is_secret_method(method: &str) -> bool {
+    method == "client_secret_basic" || method == "client_secret_post"
+}
+
 fn mode_name(mode: DynamicRegistration) -> &'static str {
     match mode {
         DynamicRegistration::Open => "open",
@@ -96,6 +101,14 @@ pub async fn register(
     }
     let (spec, echoed) = metadata.into_spec(mode)?;
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    if let Some(jwt) = &spec.jwt_auth {
+        jwt.validate(spec.public).map_err(ClientError::Invalid)?;
+        // A registering party's jwks_uri is fetched under the outgoing-request rule: refused
+        // now when it can never pass it.
+        if let Some(uri) = &jwt.jwks_uri {
+            state.outbound.check_url(uri).map_err(|e| RegistrationError::InvalidMetadata(format!("jwks_uri: {e}")))?;
+        }
+    }
     // The token is spent only for a registration that will be made.
     if mode == DynamicRegistration::Token {
         let token = initial_token.ok_or(RegistrationError::InvalidToken)?;
@@ -201,7 +214,7 @@ pub async fn update(
     access_token: Option<&str>,
     metadata: ClientMetadata,
 ) -> Result<Value, RegistrationError> {
-    let (client, registration, _) = managed(state, client_id, access_token).await?;
+    let (client, registration, registered) = managed(state, client_id, access_token).await?;
     if metadata.client_id.as_deref() != Some(client_id) {
         return Err(RegistrationError::InvalidMetadata("client_id must be the registered client's id".into()));
     }
@@ -216,10 +229,20 @@ pub async fn update(
     }
     let mode = if registration.mode == "open" { DynamicRegistration::Open } else { DynamicRegistration::Token };
     let (spec, echoed) = metadata.into_spec(mode)?;
-    if spec.public != client.is_public {
-        return Err(RegistrationError::InvalidMetadata(
-            "token_endpoint_auth_method cannot change between none and a client secret".into(),
-        ));
+    let method_changes = registered.token_endpoint_auth_method != echoed.token_endpoint_auth_method
+        && !(is_secret_method(&registered.token_endpoint_auth_method)
+            && is_secret_method(&echoed.token_endpoint_auth_method));
+    if spec.public != client.is_public || method_changes {
+        return Err(RegistrationError::InvalidMetadata("token_endpoint_auth_method cannot change".into()));
+    }
+    if let Some(jwt) =
+        spec.jwt_auth.as_ref().filter(|jwt| jwt.method == crate::oauth::client_assertion::PRIVATE_KEY_JWT)
+    {
+        jwt.validate(spec.public).map_err(ClientError::Invalid)?;
+        if let Some(uri) = &jwt.jwks_uri {
+            state.outbound.check_url(uri).map_err(|e| RegistrationError::InvalidMetadata(format!("jwks_uri: {e}")))?;
+        }
+        jwt.store(state, client_id, None).await?;
     }
     let change = ClientChange {
         name: Some(spec.name),

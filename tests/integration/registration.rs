@@ -152,7 +152,7 @@ async fn a_client_registered_with_an_initial_access_token_signs_in_as_a_third_pa
 async fn bad_metadata_gets_the_rfc_7591_errors_and_spends_no_token(backend: Backend) {
     let server = TestServer::start_with(backend, with_mode(DynamicRegistration::Token)).await;
     let token = initial_token(&server, Some(1), None).await;
-    let cases: [(Value, &str); 9] = [
+    let cases: [(Value, &str); 10] = [
         (json!({"redirect_uris": ["http://app.example.com/cb"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": ["https://app.example.com/cb#frag"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
@@ -162,6 +162,10 @@ async fn bad_metadata_gets_the_rfc_7591_errors_and_spends_no_token(backend: Back
         ),
         (json!({"redirect_uris": [REDIRECT], "response_types": ["token"]}), "invalid_client_metadata"),
         (json!({"redirect_uris": [REDIRECT], "jwks_uri": "https://app.example.com/jwks"}), "invalid_client_metadata"),
+        (
+            json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
         (json!({"redirect_uris": [REDIRECT], "subject_type": "pairwise"}), "invalid_client_metadata"),
         (json!({"redirect_uris": [REDIRECT], "logo_uri": "javascript:alert(1)"}), "invalid_client_metadata"),
         (

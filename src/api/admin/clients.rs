@@ -103,6 +103,14 @@ pub struct CreateClientRequest {
     /// Authorization requests must be pushed to `/par` first (RFC 9126).
     #[oai(default)]
     pub require_pushed_authorization_requests: bool,
+    /// `private_key_jwt` or `client_secret_jwt` (RFC 7523); absent: the secret is sent as is.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK set (`private_key_jwt`).
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client publishes its JWK set (`private_key_jwt`).
+    pub jwks_uri: Option<String>,
+    /// The one algorithm the client signs its assertions with.
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// Fields to change; absent fields stay. Whether a client is public cannot change.
@@ -194,6 +202,15 @@ impl AdminClientsApi {
             api_access: body.api_access,
             id_token_alg: body.id_token_signed_response_alg,
             require_par: body.require_pushed_authorization_requests,
+            jwt_auth: match body.token_endpoint_auth_method {
+                None if body.jwks.is_none() && body.jwks_uri.is_none() => None,
+                method => Some(crate::admin::client_jwt::JwtAuthSpec {
+                    method: method.unwrap_or_default(),
+                    jwks: body.jwks.map(|jwks| jwks.to_string()),
+                    jwks_uri: body.jwks_uri,
+                    signing_alg: body.token_endpoint_auth_signing_alg,
+                }),
+            },
         };
         let (client, secret) = admin_clients::register(&state, &caller.initiator(&state, req), spec).await?;
         Ok(ClientCreated::Created(Json(CreatedClient { client_secret: secret, client: client.into() })))

@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod authorize;
+mod client_assertion;
 mod client_auth;
 mod client_cache;
 mod client_credentials;

@@ -6,7 +6,7 @@
 //!
 //! The database and Redis dumps and the key files: at_rest.rs; the real binary's logs: in_logs.rs.
 
-mod at_rest;
+pub(crate) mod at_rest;
 mod in_logs;
 
 use base64::Engine;
