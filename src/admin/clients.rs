@@ -51,6 +51,8 @@ pub struct ClientSpec {
     pub require_par: bool,
     /// JWT client authentication instead of a secret sent as is; `None` for secrets and public clients.
     pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
+    /// Pairwise subject identifiers (OIDC Core §8.1); `None` for public ones.
+    pub pairwise: Option<super::client_pairwise::PairwiseSpec>,
 }
 
 impl ClientSpec {
@@ -71,6 +73,7 @@ impl ClientSpec {
             id_token_alg: client.id_token_alg.clone(),
             require_par: client.require_par,
             jwt_auth: None,
+            pairwise: None,
         }
     }
 
@@ -182,6 +185,14 @@ pub async fn register(
         jwt.validate(spec.public).map_err(ClientError::Invalid)?;
     }
     let client_id = random_token(18);
+    let pairwise = match &spec.pairwise {
+        Some(pairwise) => {
+            let uri = pairwise.sector_identifier_uri.as_deref();
+            let sector = super::client_pairwise::sector(state, &client_id, &spec.redirect_uris, uri).await;
+            Some((sector.map_err(ClientError::Invalid)?, pairwise.clone()))
+        }
+        None => None,
+    };
     let jwt_auth = spec.jwt_auth.clone();
     // 64 characters for an HMAC secret: HS512 wants a key at least as long as its output.
     let length = if jwt_auth.is_some() { 48 } else { 32 };
@@ -193,6 +204,9 @@ pub async fn register(
     state.db.create_client(new, state.now()).await?;
     if let Some(jwt) = &jwt_auth {
         secret = jwt.store(state, &client_id, secret).await?;
+    }
+    if let Some((sector, pairwise)) = pairwise {
+        super::client_pairwise::store(state, &client_id, sector, &pairwise).await?;
     }
     crate::oauth::clients::changed(state).await?;
     let client = state
@@ -240,6 +254,7 @@ impl ClientChange {
             id_token_alg: self.id_token_alg.or(spec.id_token_alg),
             require_par: self.require_par.unwrap_or(spec.require_par),
             jwt_auth: spec.jwt_auth,
+            pairwise: spec.pairwise,
         }
     }
 }
@@ -259,6 +274,9 @@ pub async fn update(state: &AppState, by: &Initiator, id: &str, change: ClientCh
     let current = existing(state, id).await?;
     let spec = change.apply_to(ClientSpec::of(&current));
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    if spec.redirect_uris != current.redirect_uris {
+        super::client_pairwise::keep_sector(state, id, &spec.redirect_uris).await.map_err(ClientError::Invalid)?;
+    }
     let updated = spec.into_new_client(current.id.clone(), None);
     state.db.update_client(&updated, state.now()).await?;
     crate::oauth::clients::changed(state).await?;

@@ -2,6 +2,7 @@
 //! console: each validates, changes, invalidates caches and writes its audit entry.
 
 pub mod client_jwt;
+pub mod client_pairwise;
 pub mod clients;
 pub mod keys;
 pub mod users;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::CliError;
 use crate::admin::client_jwt::JwtAuthSpec;
+use crate::admin::client_pairwise::pairwise_choice;
 use crate::admin::clients::{self, ClientError, ClientSpec, FieldError};
 use crate::audit::Initiator;
 use crate::oauth::scope;
@@ -59,6 +60,12 @@ pub struct CreateClientArgs {
     /// The one algorithm the client signs its assertions with.
     #[arg(long)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `public` (default) or `pairwise` subject identifiers (OIDC Core §8).
+    #[arg(long)]
+    pub subject_type: Option<String>,
+    /// A JSON list of the client's redirect URIs whose host is its pairwise sector.
+    #[arg(long)]
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl CreateClientArgs {
@@ -73,7 +80,9 @@ impl CreateClientArgs {
             }
             None => clients::default_scopes(),
         };
+        let pairwise = pairwise_choice(self.subject_type.as_deref(), self.sector_identifier_uri.clone())?;
         Ok(ClientSpec {
+            pairwise,
             name: self.name.trim().to_string(),
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
@@ -117,6 +126,8 @@ fn flag(field: &str) -> &'static str {
         "token_endpoint_auth_signing_alg" => "--token-endpoint-auth-signing-alg",
         "jwks" => "--jwks",
         "jwks_uri" => "--jwks-uri",
+        "subject_type" => "--subject-type",
+        "sector_identifier_uri" => "--sector-identifier-uri",
         _ => "--name",
     }
 }

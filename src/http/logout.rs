@@ -50,7 +50,10 @@ pub async fn end_session(req: &Request, body: Body, Data(state): Data<&SharedSta
         && params.get("confirm") == Some("yes")
         && csrf::verify(state, req, LOGOUT_FORM, params.get("csrf"));
     let hint_matches = request.hinted
-        && current.as_ref().is_none_or(|active| request.hint_subject.as_deref() == Some(active.user.sub.as_str()));
+        && match current.as_ref() {
+            None => true,
+            Some(active) => request.hint_names(state, &active.user).await,
+        };
     if !(confirmed || hint_matches) {
         return confirmation_page(state, req, &request, &params);
     }

@@ -55,7 +55,7 @@ pub fn openid_configuration(config: &Config) -> Value {
     let extra = json!({
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/logout"),
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": config.signing_algs,
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent"],

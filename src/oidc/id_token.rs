@@ -14,6 +14,8 @@ pub struct IdTokenSpec<'a> {
     /// The client's `id_token_signed_response_alg`.
     pub alg: &'a str,
     pub user: &'a User,
+    /// The `sub` this client sees ([`super::subject::for_client`]).
+    pub subject: &'a str,
     pub scopes: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
@@ -25,7 +27,7 @@ pub fn mint(state: &AppState, spec: IdTokenSpec<'_>) -> Result<String, OAuthErro
     let now = state.now();
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(state.config.issuer.clone()));
-    claims.insert("sub".into(), Value::String(spec.user.sub.clone()));
+    claims.insert("sub".into(), Value::String(spec.subject.to_string()));
     claims.insert("aud".into(), Value::String(spec.client_id.to_string()));
     claims.insert("azp".into(), Value::String(spec.client_id.to_string()));
     claims.insert("exp".into(), json!(now + state.config.id_token_ttl));

@@ -29,6 +29,8 @@ pub struct LogoutRequest {
     /// The subject of the hint, to compare with the session's user.
     pub hint_subject: Option<String>,
     pub client_name: Option<String>,
+    /// The client named by `client_id` or the hint's audience.
+    pub client_id: Option<String>,
     /// Where to go afterwards, with `state` already appended.
     pub redirect: Option<String>,
 }
@@ -90,5 +92,20 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<LogoutRequest
         }
         None => None,
     };
-    Ok(LogoutRequest { hinted: hint_subject.is_some(), hint_subject, client_name: client.map(|c| c.name), redirect })
+    Ok(LogoutRequest {
+        hinted: hint_subject.is_some(),
+        hint_subject,
+        client_id: client.as_ref().map(|c| c.id.clone()),
+        client_name: client.map(|c| c.name),
+        redirect,
+    })
+}
+
+impl LogoutRequest {
+    /// Whether the hint's `sub` is `user` as the hinted client sees them (a pairwise client
+    /// sees its own identifier).
+    pub async fn hint_names(&self, state: &AppState, user: &crate::store::User) -> bool {
+        let (Some(hinted), Some(client_id)) = (&self.hint_subject, &self.client_id) else { return false };
+        super::subject::for_client(state, client_id, user).await.is_ok_and(|sub| &sub == hinted)
+    }
 }

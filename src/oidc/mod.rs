@@ -4,4 +4,5 @@ pub mod claims;
 pub mod discovery;
 pub mod id_token;
 pub mod logout;
+pub mod subject;
 pub mod userinfo;

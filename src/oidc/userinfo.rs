@@ -21,7 +21,8 @@ pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Map<String, Valu
         .filter(|user| user.is_active())
         .ok_or_else(|| OAuthError::invalid_token("the user is no longer active"))?;
     let mut claims = Map::new();
-    claims.insert("sub".into(), Value::String(user.sub.clone()));
+    let subject = super::subject::for_client(state, &token.client_id, &user).await?;
+    claims.insert("sub".into(), Value::String(subject));
     claims.extend(super::claims::for_scopes(&user, &token.scopes));
     Ok(claims)
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::RegistrationError;
 use crate::admin::client_jwt::JwtAuthSpec;
+use crate::admin::client_pairwise::pairwise_choice;
 use crate::admin::clients::{ClientSpec, default_scopes};
 use crate::config::DynamicRegistration;
 use crate::oauth::{redirect_uri, scope};
@@ -70,6 +71,15 @@ pub struct Echoed {
     pub jwks_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `public` or `pairwise`.
+    #[serde(default = "public_subjects")]
+    pub subject_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+}
+
+fn public_subjects() -> String {
+    "public".into()
 }
 
 fn invalid(message: impl Into<String>) -> RegistrationError {
@@ -142,6 +152,8 @@ impl ClientMetadata {
             jwks: self.jwks.clone(),
             jwks_uri: self.jwks_uri.clone(),
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
+            subject_type: self.subject_type.clone().unwrap_or_else(public_subjects),
+            sector_identifier_uri: self.sector_identifier_uri.clone(),
         };
         let uses_jwt = ["private_key_jwt", "client_secret_jwt"].contains(&echoed.token_endpoint_auth_method.as_str());
         if !uses_jwt
@@ -157,7 +169,10 @@ impl ClientMetadata {
             jwks_uri: self.jwks_uri.clone(),
             signing_alg: self.token_endpoint_auth_signing_alg.clone(),
         });
+        let pairwise = pairwise_choice(self.subject_type.as_deref(), self.sector_identifier_uri.clone())
+            .map_err(|e| invalid(format!("{}: {}", e.field, e.message)))?;
         let spec = ClientSpec {
+            pairwise,
             name,
             redirect_uris,
             post_logout_redirect_uris,
@@ -181,12 +196,10 @@ impl ClientMetadata {
     /// has, say, pairwise subjects or back-channel logout when it has not.
     fn refuse_unsupported(&self) -> Result<(), RegistrationError> {
         let unsupported = [
-            ("sector_identifier_uri", self.sector_identifier_uri.is_some()),
             ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
             ("backchannel_logout_session_required", self.backchannel_logout_session_required == Some(true)),
             ("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true)),
             ("request_object_signing_alg", self.request_object_signing_alg.is_some()),
-            ("subject_type", self.subject_type.as_deref().is_some_and(|t| t != "public")),
         ];
         match unsupported.iter().find(|(_, given)| *given) {
             Some((name, _)) => Err(invalid(format!("{name} is not supported by this server"))),
@@ -228,7 +241,6 @@ pub fn describe(client: &Client, echoed: &Echoed, issued_at: i64) -> Value {
         "grant_types": client.grant_types,
         "response_types": response_types,
         "scope": scope::join(&client.scopes),
-        "subject_type": "public",
         "require_pushed_authorization_requests": client.require_par,
         "id_token_signed_response_alg": client.id_token_alg.as_deref().unwrap_or("RS256"),
     });

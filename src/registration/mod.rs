@@ -235,6 +235,9 @@ pub async fn update(
     if spec.public != client.is_public || method_changes {
         return Err(RegistrationError::InvalidMetadata("token_endpoint_auth_method cannot change".into()));
     }
+    if registered.subject_type != echoed.subject_type {
+        return Err(RegistrationError::InvalidMetadata("subject_type cannot change".into()));
+    }
     if let Some(jwt) =
         spec.jwt_auth.as_ref().filter(|jwt| jwt.method == crate::oauth::client_assertion::PRIVATE_KEY_JWT)
     {

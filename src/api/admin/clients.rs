@@ -111,6 +111,10 @@ pub struct CreateClientRequest {
     pub jwks_uri: Option<String>,
     /// The one algorithm the client signs its assertions with.
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `public` (default) or `pairwise` subject identifiers.
+    pub subject_type: Option<String>,
+    /// A JSON list of the client's redirect URIs whose host is its pairwise sector.
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// Fields to change; absent fields stay. Whether a client is public cannot change.
@@ -187,7 +191,13 @@ impl AdminClientsApi {
         let caller = auth.caller();
         caller.require_minting(&state)?;
         let Json(body) = body;
+        let pairwise = crate::admin::client_pairwise::pairwise_choice(
+            body.subject_type.as_deref(),
+            body.sector_identifier_uri.clone(),
+        )
+        .map_err(|e| crate::api::problem::ApiError::bad_request("invalid_field", Some(e.field), e.message))?;
         let spec = ClientSpec {
+            pairwise,
             name: body.name,
             redirect_uris: body.redirect_uris,
             post_logout_redirect_uris: body.post_logout_redirect_uris,

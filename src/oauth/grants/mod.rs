@@ -26,12 +26,14 @@ pub(crate) async fn issue_user_tokens(
     )?;
     state.db.record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at).await?;
     let id_token = if super::scope::contains(scopes, super::scope::OPENID) {
+        let subject = crate::oidc::subject::for_client(state, &client.id, user).await?;
         Some(id_token::mint(
             state,
             IdTokenSpec {
                 client_id: &client.id,
                 alg: client.id_token_alg.as_deref().unwrap_or(crate::keys::DEFAULT_ALG),
                 user,
+                subject: &subject,
                 scopes,
                 nonce,
                 auth_time: grant.auth_time,

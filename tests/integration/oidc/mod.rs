@@ -2,5 +2,6 @@
 //! tokens are checked where they are issued (oauth/authorization_code.rs, signing_algs.rs).
 
 mod logout;
+mod pairwise;
 mod protected_resource;
 mod userinfo;
