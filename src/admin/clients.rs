@@ -180,11 +180,20 @@ pub async fn register(
     by: &Initiator,
     spec: ClientSpec,
 ) -> Result<(Client, Option<String>), ClientError> {
+    register_as(state, by, random_token(18), spec).await
+}
+
+/// As [`register`], under a given id (a client ID metadata document's URL).
+pub async fn register_as(
+    state: &AppState,
+    by: &Initiator,
+    client_id: String,
+    spec: ClientSpec,
+) -> Result<(Client, Option<String>), ClientError> {
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
     if let Some(jwt) = &spec.jwt_auth {
         jwt.validate(spec.public).map_err(ClientError::Invalid)?;
     }
-    let client_id = random_token(18);
     let pairwise = match &spec.pairwise {
         Some(pairwise) => {
             let uri = pairwise.sector_identifier_uri.as_deref();

@@ -6,7 +6,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use super::{Config, ConfigError};
 
 /// Keys whose environment value is a list: comma or whitespace separated.
-const LIST_KEYS: [&str; 4] = ["trusted_proxies", "cors_origins", "signing_algs", "outbound_allow_cidrs"];
+const LIST_KEYS: [&str; 5] =
+    ["trusted_proxies", "cors_origins", "signing_algs", "outbound_allow_cidrs", "client_id_metadata_hosts"];
 
 impl Config {
     /// Loads defaults, then the TOML file named by `OXIDP_CONFIG`, then `OXIDP_*` variables.

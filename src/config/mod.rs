@@ -144,6 +144,10 @@ pub struct Config {
     /// Seconds an openly registered client may stay unused (no grant, no consent) before
     /// housekeeping deletes it.
     pub registration_unused_ttl: i64,
+    /// Whether a `client_id` that is an https URL is resolved from the document it names.
+    pub client_id_metadata_documents: Switch,
+    /// When not empty, the only hosts whose client ID metadata documents are accepted.
+    pub client_id_metadata_hosts: Vec<String>,
     /// Networks that URLs supplied by unauthenticated or dynamically registered parties may
     /// reach although they are private or special (and over plain `http`); see `crate::outbound`.
     pub outbound_allow_cidrs: Vec<IpNet>,
@@ -212,6 +216,8 @@ impl Default for Config {
             registration_rate_limit: 10,
             registration_max_open: 1000,
             registration_unused_ttl: 86_400,
+            client_id_metadata_documents: Switch::Off,
+            client_id_metadata_hosts: Vec::new(),
             outbound_allow_cidrs: Vec::new(),
             outbound_allow_loopback: false,
             upstream: BTreeMap::new(),

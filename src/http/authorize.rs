@@ -112,6 +112,17 @@ async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -
     }
 }
 
+/// For a client made from a metadata document (its id is a URL): its host, and whether the
+/// request's redirect URI is a loopback address.
+fn document_client(pending: Option<&Pending>) -> pages::DocumentClient {
+    let Some(request) = pending.map(|p| &p.request) else { return pages::DocumentClient::default() };
+    let Ok(url) = url::Url::parse(&request.client_id) else { return pages::DocumentClient::default() };
+    let loopback = url::Url::parse(&request.redirect_uri)
+        .ok()
+        .is_some_and(|uri| uri.host().is_some_and(|host| crate::outbound::is_loopback_host(&host)));
+    pages::DocumentClient { host: url.host_str().map(str::to_string), loopback_redirect: loopback }
+}
+
 async fn client_name(state: &SharedState, pending: Option<&Pending>) -> Option<String> {
     let pending = pending?;
     crate::oauth::clients::find(state, &pending.request.client_id).await.ok().flatten().map(|client| client.name)
@@ -138,6 +149,7 @@ async fn render_login(
         request_id: form.request_id,
         email: form.email,
         client_name: client.as_deref(),
+        document: document_client(pending),
         error: form.error,
         providers: state
             .federation
@@ -260,6 +272,7 @@ pub async fn consent_page(req: &Request, Data(state): Data<&SharedState>) -> Res
         csrf: &token,
         request_id: &pending.id,
         client_name: &client,
+        document: document_client(Some(&pending)),
         user_email: session.user.email.as_deref().unwrap_or_default(),
         scopes,
     };

@@ -12,8 +12,17 @@ pub struct LoginPage<'a> {
     pub request_id: &'a str,
     pub email: &'a str,
     pub client_name: Option<&'a str>,
+    pub document: DocumentClient,
     pub error: Option<&'a str>,
     pub providers: Vec<ProviderButton>,
+}
+
+/// What the pages say about a client known only by its metadata document: the host that
+/// published it, and whether the code goes to this very computer (a loopback redirect URI).
+#[derive(Default)]
+pub struct DocumentClient {
+    pub host: Option<String>,
+    pub loopback_redirect: bool,
 }
 
 pub struct ProviderButton {
@@ -27,6 +36,7 @@ pub struct ConsentPage<'a> {
     pub csrf: &'a str,
     pub request_id: &'a str,
     pub client_name: &'a str,
+    pub document: DocumentClient,
     pub user_email: &'a str,
     pub scopes: Vec<(String, &'static str)>,
 }

@@ -3,10 +3,22 @@
 //! Without the key-value store the cache cannot tell a current entry from a stale one: the
 //! request then fails as if the database were away (503), never with a stale client.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::state::AppState;
 use crate::store::{Client, ClientStore, StoreResult};
+
+/// A future of the lookup, boxed so the source can be a trait object.
+pub type Lookup<'a> = Pin<Box<dyn Future<Output = StoreResult<Option<Arc<Client>>>> + Send + 'a>>;
+
+/// Clients that exist because of their id (a client ID metadata document's URL): the source
+/// decides which ids it answers for and makes or refreshes the client.
+pub trait ClientSource: Send + Sync {
+    fn answers_for(&self, state: &AppState, id: &str) -> bool;
+    fn find<'a>(&'a self, state: &'a AppState, id: &'a str) -> Lookup<'a>;
+}
 
 /// The client with this id, when registered.
 pub async fn find(state: &AppState, id: &str) -> StoreResult<Option<Client>> {
@@ -15,6 +27,14 @@ pub async fn find(state: &AppState, id: &str) -> StoreResult<Option<Client>> {
 
 /// As [`find`], without copying the client: for the paths every token request takes.
 pub async fn find_shared(state: &AppState, id: &str) -> StoreResult<Option<Arc<Client>>> {
+    if let Some(source) = state.client_source.get().filter(|source| source.answers_for(state, id)) {
+        return source.find(state, id).await;
+    }
+    cached(state, id).await
+}
+
+/// A client as stored, through the cache (what a [`ClientSource`] returns once it is current).
+pub async fn cached(state: &AppState, id: &str) -> StoreResult<Option<Arc<Client>>> {
     let load = async { Ok(state.db.client_by_id(id).await?.map(Arc::new)) };
     state.client_cache.get_or_load(&state.kv, id, load).await
 }

@@ -37,6 +37,9 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
+    if config.client_id_metadata_documents == crate::config::Switch::On {
+        map.insert("client_id_metadata_document_supported".into(), json!(true));
+    }
     if config.dynamic_registration != crate::config::DynamicRegistration::Off {
         map.insert("registration_endpoint".into(), json!(format!("{issuer}/register")));
     }

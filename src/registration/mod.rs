@@ -10,6 +10,7 @@
 
 mod initial_tokens;
 mod metadata;
+pub mod metadata_document;
 
 pub use initial_tokens::{IssuedToken, create_initial_token};
 pub use metadata::{ClientMetadata, Echoed};
