@@ -47,6 +47,8 @@ pub struct AppState {
     pub revoked_client_tokens: Option<crate::oauth::revoked::RevokedClientTokens>,
     /// Access tokens already verified; see `crate::cache::VerifiedTokens`.
     pub verified_tokens: crate::cache::VerifiedTokens<crate::oauth::validated_token::ValidatedAccessToken>,
+    /// Wakes (or stops) this instance's delivery worker; see `crate::delivery`.
+    pub delivery: crate::delivery::Queue,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -51,6 +51,8 @@ pub struct ClientSpec {
     pub require_par: bool,
     /// JWT client authentication instead of a secret sent as is; `None` for secrets and public clients.
     pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
+    /// `backchannel_logout_uri` and `backchannel_logout_session_required` (set at registration).
+    pub backchannel_logout: Option<(String, bool)>,
 }
 
 impl ClientSpec {
@@ -71,6 +73,7 @@ impl ClientSpec {
             id_token_alg: client.id_token_alg.clone(),
             require_par: client.require_par,
             jwt_auth: None,
+            backchannel_logout: None,
         }
     }
 
@@ -181,6 +184,10 @@ pub async fn register(
     if let Some(jwt) = &spec.jwt_auth {
         jwt.validate(spec.public).map_err(ClientError::Invalid)?;
     }
+    if let Some((uri, _)) = &spec.backchannel_logout {
+        validate_backchannel_uri(uri).map_err(ClientError::Invalid)?;
+    }
+    let backchannel_logout = spec.backchannel_logout.clone();
     let client_id = random_token(18);
     let jwt_auth = spec.jwt_auth.clone();
     // 64 characters for an HMAC secret: HS512 wants a key at least as long as its output.
@@ -193,6 +200,10 @@ pub async fn register(
     state.db.create_client(new, state.now()).await?;
     if let Some(jwt) = &jwt_auth {
         secret = jwt.store(state, &client_id, secret).await?;
+    }
+    if let Some((uri, session_required)) = &backchannel_logout {
+        use crate::store::BackchannelStore;
+        state.db.set_backchannel_logout(&client_id, Some((uri, *session_required))).await?;
     }
     crate::oauth::clients::changed(state).await?;
     let client = state
@@ -240,6 +251,7 @@ impl ClientChange {
             id_token_alg: self.id_token_alg.or(spec.id_token_alg),
             require_par: self.require_par.unwrap_or(spec.require_par),
             jwt_auth: spec.jwt_auth,
+            backchannel_logout: spec.backchannel_logout,
         }
     }
 }
@@ -344,4 +356,17 @@ pub async fn demote_public_resource_servers(state: &AppState) -> Result<Vec<Stri
         by.record(state, "client.update", ("client", id), details).await?;
     }
     Ok(demoted)
+}
+
+/// An administrator's `backchannel_logout_uri`: an absolute http(s) URL without a fragment
+/// (it may name a private network; dynamically registered URLs are checked more strictly).
+pub fn validate_backchannel_uri(uri: &str) -> Result<(), FieldError> {
+    let parsed = url::Url::parse(uri).map_err(|_| field("backchannel_logout_uri", "is not an absolute URL"))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(field("backchannel_logout_uri", "must be an http(s) URL"));
+    }
+    if parsed.fragment().is_some() {
+        return Err(field("backchannel_logout_uri", "must not have a fragment"));
+    }
+    Ok(())
 }

@@ -59,6 +59,12 @@ pub struct CreateClientArgs {
     /// The one algorithm the client signs its assertions with.
     #[arg(long)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Where logout tokens are POSTed when a session the client took part in ends.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid` (`backchannel_logout_session_required`).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    pub backchannel_logout_session_required: bool,
 }
 
 impl CreateClientArgs {
@@ -88,6 +94,7 @@ impl CreateClientArgs {
             api_access: false,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            backchannel_logout: self.backchannel_logout_uri.map(|uri| (uri, self.backchannel_logout_session_required)),
             jwt_auth: match self.token_endpoint_auth_method {
                 None if self.jwks.is_none() && self.jwks_uri.is_none() => None,
                 method => Some(JwtAuthSpec {
@@ -117,6 +124,7 @@ fn flag(field: &str) -> &'static str {
         "token_endpoint_auth_signing_alg" => "--token-endpoint-auth-signing-alg",
         "jwks" => "--jwks",
         "jwks_uri" => "--jwks-uri",
+        "backchannel_logout_uri" => "--backchannel-logout-uri",
         _ => "--name",
     }
 }

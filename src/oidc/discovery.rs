@@ -55,6 +55,8 @@ pub fn openid_configuration(config: &Config) -> Value {
     let extra = json!({
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": config.signing_algs,
         "claims_supported": claims,

@@ -8,10 +8,12 @@
 pub mod api_clients;
 pub mod api_keys;
 pub mod audit;
+pub mod backchannel;
 pub mod client_jwt_auth;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod deliveries;
 pub mod grants;
 pub mod housekeeping;
 pub mod identities;
@@ -33,10 +35,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use api_clients::{ApiClient, ApiClientStore};
 pub use api_keys::{ApiKey, ApiKeyStore};
 pub use audit::{AuditEntry, AuditFilter, AuditStore};
+pub use backchannel::{BackchannelLogout, BackchannelStore, SessionParticipant};
 pub use client_jwt_auth::{ClientJwtAuth, ClientJwtAuthStore};
 pub use clients::{Client, ClientStore, NewClient};
 pub use codes::{AuthCode, CodeConsumption, CodeStore};
 pub use consents::ConsentStore;
+pub use deliveries::{Delivery, DeliveryStore};
 pub use grants::{AccessTokenState, Grant, GrantStore, RefreshToken};
 pub use identities::{Identity, IdentityStore, LinkOutcome};
 pub use identity_links::{IdentityLinkStore, UnlinkOutcome};
