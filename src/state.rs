@@ -146,6 +146,7 @@ impl AppState {
             client_cache: crate::cache::StampedCache::new(CLIENTS_STAMP_KEY, 4096),
             revoked_client_tokens,
             verified_tokens: crate::cache::VerifiedTokens::new(16_384),
+            delivery: crate::delivery::Queue::default(),
         });
         Ok(state)
     }

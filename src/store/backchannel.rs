@@ -26,7 +26,13 @@ pub trait BackchannelStore {
     async fn set_backchannel_logout(&self, client_id: &str, settings: Option<(&str, bool)>) -> StoreResult<()>;
     async fn backchannel_logout(&self, client_id: &str) -> StoreResult<Option<BackchannelLogout>>;
     /// Remembers that `client_id` took part in the session (idempotent).
-    async fn record_session_client(&self, session_id: &str, user_id: &str, client_id: &str, now: i64) -> StoreResult<()>;
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Forgets the session's participants and returns those with a back-channel logout URI.
     async fn take_session_participants(&self, session_id: &str) -> StoreResult<Vec<SessionParticipant>>;
     /// As [`Self::take_session_participants`] for every session of the user but `keep`.
@@ -66,7 +72,13 @@ impl BackchannelStore for Db {
             .await)?)
     }
 
-    async fn record_session_client(&self, session_id: &str, user_id: &str, client_id: &str, now: i64) -> StoreResult<()> {
+    async fn record_session_client(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         let sql = "INSERT INTO session_clients (session_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4) \
                    ON CONFLICT (session_id, client_id) DO NOTHING";
         on_pool!(self, |pool| sqlx::query(sql)
@@ -82,10 +94,11 @@ impl BackchannelStore for Db {
 
     async fn take_session_participants(&self, session_id: &str) -> StoreResult<Vec<SessionParticipant>> {
         let select = format!("{PARTICIPANTS} WHERE s.session_id = $1");
-        let found = on_pool!(self, |pool| sqlx::query_as::<_, SessionParticipant>(sqlx::AssertSqlSafe(select.as_str()))
-            .bind(session_id)
-            .fetch_all(pool)
-            .await)?;
+        let found =
+            on_pool!(self, |pool| sqlx::query_as::<_, SessionParticipant>(sqlx::AssertSqlSafe(select.as_str()))
+                .bind(session_id)
+                .fetch_all(pool)
+                .await)?;
         let delete = "DELETE FROM session_clients WHERE session_id = $1";
         on_pool!(self, |pool| sqlx::query(delete).bind(session_id).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(found)
@@ -94,11 +107,12 @@ impl BackchannelStore for Db {
     async fn take_user_participants(&self, user_id: &str, keep: Option<&str>) -> StoreResult<Vec<SessionParticipant>> {
         let keep = keep.unwrap_or("");
         let select = format!("{PARTICIPANTS} WHERE s.user_id = $1 AND s.session_id <> $2");
-        let found = on_pool!(self, |pool| sqlx::query_as::<_, SessionParticipant>(sqlx::AssertSqlSafe(select.as_str()))
-            .bind(user_id)
-            .bind(keep)
-            .fetch_all(pool)
-            .await)?;
+        let found =
+            on_pool!(self, |pool| sqlx::query_as::<_, SessionParticipant>(sqlx::AssertSqlSafe(select.as_str()))
+                .bind(user_id)
+                .bind(keep)
+                .fetch_all(pool)
+                .await)?;
         let delete = "DELETE FROM session_clients WHERE user_id = $1 AND session_id <> $2";
         on_pool!(self, |pool| sqlx::query(delete)
             .bind(user_id)

@@ -49,7 +49,7 @@ async fn receive(body: String, Data(receiver): Data<&Receiver>) -> poem::http::S
     poem::http::StatusCode::from_u16(status).expect("status")
 }
 
-async fn receiver() -> (Receiver, String) {
+async fn start_receiver() -> (Receiver, String) {
     let receiver = Receiver::default();
     receiver.status.store(200, Ordering::SeqCst);
     let base = serve_mock(Route::new().at("/bcl", post(receive)).data(receiver.clone())).await;
@@ -88,12 +88,13 @@ async fn rp_logout(server: &TestServer, browser: &Browser, id_token: &str) -> re
 async fn rp_logout_sends_a_logout_token_to_participants_only(backend: Backend) {
     let server = TestServer::start_with(backend, allow_loopback).await;
     server.user(ALICE, PASSWORD).await;
-    let (receiver, url) = receiver().await;
-    let (bystander, bystander_url) = receiver().await;
+    let (receiver, url) = start_receiver().await;
+    let (bystander, bystander_url) = start_receiver().await;
     let client = server.client(&["--name", "RP", "--redirect-uri", REDIRECT, "--backchannel-logout-uri", &url]).await;
     // Registered for back-channel logout but never signed in during this session.
     server.client(&["--name", "Other", "--redirect-uri", REDIRECT, "--backchannel-logout-uri", &bystander_url]).await;
-    let discovery: Value = json(reqwest::get(server.url("/.well-known/openid-configuration")).await.expect("get")).await;
+    let discovery: Value =
+        json(reqwest::get(server.url("/.well-known/openid-configuration")).await.expect("get")).await;
     assert_eq!(discovery["backchannel_logout_supported"], true);
     assert_eq!(discovery["backchannel_logout_session_supported"], true);
 
@@ -107,7 +108,11 @@ async fn rp_logout_sends_a_logout_token_to_participants_only(backend: Backend) {
     let started = Instant::now();
     let response = rp_logout(&server, &browser, &id_token).await;
     assert!(response.status().is_success() || response.status().is_redirection(), "{}", response.status());
-    assert!(started.elapsed() < Duration::from_millis(2_000), "logout waited for the receiver: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2_000),
+        "logout waited for the receiver: {:?}",
+        started.elapsed()
+    );
 
     let tokens = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(tokens.len(), 1, "one logout token delivered");
@@ -133,27 +138,13 @@ async fn failed_deliveries_are_retried_survive_a_restart_and_are_audited(backend
     })
     .await;
     server.user(ALICE, PASSWORD).await;
-    let (receiver, url) = receiver().await;
+    let (receiver, url) = start_receiver().await;
     receiver.status.store(500, Ordering::SeqCst);
     let client = server.client(&["--name", "RP", "--redirect-uri", REDIRECT, "--backchannel-logout-uri", &url]).await;
     let browser = Browser::new();
     let id_token = sign_in(&server, &browser, &client).await;
     rp_logout(&server, &browser, &id_token).await;
 
-    let attempts = |server: &TestServer| {
-        let db = server.state.db.clone();
-        async move { db.deliveries_of_kind("backchannel_logout", 10).await.expect("deliveries")[0].attempts }
-    };
-    let wait_attempts = |server: &TestServer, n: i64| {
-        let server_ref = server;
-        async move {
-            let start = Instant::now();
-            while attempts(server_ref).await < n && start.elapsed() < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            attempts(server_ref).await
-        }
-    };
     assert_eq!(wait_attempts(&server, 1).await, 1, "the first attempt comes at once");
     // Not retried before its backoff is over.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -190,7 +181,8 @@ async fn failed_deliveries_are_retried_survive_a_restart_and_are_audited(backend
     }
     let start = Instant::now();
     let failed = loop {
-        let filter = AuditFilter { action: Some("backchannel_logout.failed".into()), limit: 10, ..AuditFilter::default() };
+        let filter =
+            AuditFilter { action: Some("backchannel_logout.failed".into()), limit: 10, ..AuditFilter::default() };
         let entries = restarted.state.db.query_audit(&filter).await.expect("audit");
         if !entries.is_empty() || start.elapsed() > Duration::from_secs(10) {
             break entries;
@@ -206,7 +198,7 @@ async fn failed_deliveries_are_retried_survive_a_restart_and_are_audited(backend
 async fn ban_and_session_revocation_notify(backend: Backend) {
     let server = TestServer::start_with(backend, allow_loopback).await;
     let alice = server.user(ALICE, PASSWORD).await;
-    let (receiver, url) = receiver().await;
+    let (receiver, url) = start_receiver().await;
     let client = server.client(&["--name", "RP", "--redirect-uri", REDIRECT, "--backchannel-logout-uri", &url]).await;
 
     // Revocation of one session through the account API.
@@ -215,14 +207,18 @@ async fn ban_and_session_revocation_notify(backend: Backend) {
     let sid = server.verify_jwt(&id_token, &client.id, "JWT").await["sid"].clone();
     let token = api_token(&server, ALICE).await;
     let http = reqwest::Client::new();
-    let sessions: Value = json(
-        http.get(server.url("/api/v1/users/me/sessions")).bearer_auth(&token).send().await.expect("sessions"),
-    )
-    .await;
+    let sessions: Value =
+        json(http.get(server.url("/api/v1/users/me/sessions")).bearer_auth(&token).send().await.expect("sessions"))
+            .await;
     let items = sessions.get("items").or(sessions.get("sessions")).unwrap_or(&sessions);
-    let id = items.as_array().and_then(|all| all.first()).and_then(|s| s["id"].as_str()).expect("a session").to_string();
-    let response =
-        http.delete(server.url(&format!("/api/v1/users/me/sessions/{id}"))).bearer_auth(&token).send().await.expect("delete");
+    let id =
+        items.as_array().and_then(|all| all.first()).and_then(|s| s["id"].as_str()).expect("a session").to_string();
+    let response = http
+        .delete(server.url(&format!("/api/v1/users/me/sessions/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
     assert!(response.status().is_success(), "{}", response.status());
     let tokens = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(tokens.len(), 1, "revocation notifies");
@@ -236,4 +232,17 @@ async fn ban_and_session_revocation_notify(backend: Backend) {
     let tokens = receiver.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(tokens.len(), 2, "a ban notifies");
     assert_eq!(server.verify_jwt(&tokens[1], &client.id, "logout+jwt").await["sid"], sid);
+}
+
+async fn attempts(server: &TestServer) -> i64 {
+    use oxidp::store::DeliveryStore;
+    server.state.db.deliveries_of_kind("backchannel_logout", 10).await.expect("deliveries")[0].attempts
+}
+
+async fn wait_attempts(server: &TestServer, n: i64) -> i64 {
+    let start = Instant::now();
+    while attempts(server).await < n && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    attempts(server).await
 }
