@@ -20,6 +20,10 @@ pub async fn purge(state: &SharedState) -> StoreResult<Purged> {
     purged.audit_rows = state.db.purge_audit(now.saturating_sub(state.config.audit_retention)).await?;
     purged.unverified_accounts = purge_unverified_accounts(state, now).await?;
     purged.unused_registrations = crate::registration::purge_unused(state, now).await?;
+    {
+        use crate::store::DeliveryStore;
+        state.db.purge_finished_deliveries(now.saturating_sub(crate::delivery::KEEP_FINISHED)).await?;
+    }
     if purged != Purged::default() {
         tracing::info!(?purged, "purged expired rows");
     }
@@ -42,6 +46,7 @@ async fn purge_unverified_accounts(state: &SharedState, now: i64) -> StoreResult
         }
         deleted += 1;
         state.sessions.delete_user_sessions(&id, None).await?;
+        crate::oidc::backchannel::user_sessions_ended(state, &id, None).await?;
         let pseudonym = format!("purged:{}", &state.secret.keyed_hash("erased-user", &id)[..16]);
         state.db.pseudonymise_audit(&id, &pseudonym).await?;
     }

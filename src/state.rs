@@ -50,6 +50,8 @@ pub struct AppState {
     /// Makes clients from their id on demand (client ID metadata documents), when enabled;
     /// installed by `startup`, so the OAuth core calls it without depending on it.
     pub client_source: std::sync::OnceLock<Arc<dyn crate::oauth::clients::ClientSource>>,
+    /// Wakes (or stops) this instance's delivery worker; see `crate::delivery`.
+    pub delivery: crate::delivery::Queue,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -148,6 +150,7 @@ impl AppState {
             revoked_client_tokens,
             verified_tokens: crate::cache::VerifiedTokens::new(16_384),
             client_source: std::sync::OnceLock::new(),
+            delivery: crate::delivery::Queue::default(),
         });
         Ok(state)
     }

@@ -205,6 +205,7 @@ pub(crate) async fn replace_password(
     let now = state.now();
     state.db.set_password_hash(&user.id, &hash(state, password).await?, now).await?;
     state.sessions.delete_user_sessions(&user.id, keep_session).await?;
+    crate::oidc::backchannel::user_sessions_ended(state, &user.id, keep_session).await?;
     state.db.revoke_user_grants(&user.id, keep_grant, now).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ pub async fn end_session(state: &AppState, by: &Initiator, user: &User, id: &str
     if !state.sessions.delete_user_session(&user.id, id).await? {
         return Err(AccountError::NotFound("no such session"));
     }
+    crate::oidc::backchannel::session_ended(state, id).await?;
     by.record(state, "session.revoke", ("user", &user.id), json!({ "session_id": id })).await?;
     Ok(())
 }

@@ -53,6 +53,8 @@ pub struct ClientSpec {
     pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
     /// Pairwise subject identifiers (OIDC Core §8.1); `None` for public ones.
     pub pairwise: Option<super::client_pairwise::PairwiseSpec>,
+    /// `backchannel_logout_uri` and `backchannel_logout_session_required` (set at registration).
+    pub backchannel_logout: Option<(String, bool)>,
 }
 
 impl ClientSpec {
@@ -74,6 +76,7 @@ impl ClientSpec {
             require_par: client.require_par,
             jwt_auth: None,
             pairwise: None,
+            backchannel_logout: None,
         }
     }
 
@@ -202,6 +205,10 @@ pub async fn register_as(
         }
         None => None,
     };
+    if let Some((uri, _)) = &spec.backchannel_logout {
+        validate_backchannel_uri(uri).map_err(ClientError::Invalid)?;
+    }
+    let backchannel_logout = spec.backchannel_logout.clone();
     let jwt_auth = spec.jwt_auth.clone();
     // 64 characters for an HMAC secret: HS512 wants a key at least as long as its output.
     let length = if jwt_auth.is_some() { 48 } else { 32 };
@@ -216,6 +223,10 @@ pub async fn register_as(
     }
     if let Some((sector, pairwise)) = pairwise {
         super::client_pairwise::store(state, &client_id, sector, &pairwise).await?;
+    }
+    if let Some((uri, session_required)) = &backchannel_logout {
+        use crate::store::BackchannelStore;
+        state.db.set_backchannel_logout(&client_id, Some((uri, *session_required))).await?;
     }
     crate::oauth::clients::changed(state).await?;
     let client = state
@@ -264,6 +275,7 @@ impl ClientChange {
             require_par: self.require_par.unwrap_or(spec.require_par),
             jwt_auth: spec.jwt_auth,
             pairwise: spec.pairwise,
+            backchannel_logout: spec.backchannel_logout,
         }
     }
 }
@@ -371,4 +383,17 @@ pub async fn demote_public_resource_servers(state: &AppState) -> Result<Vec<Stri
         by.record(state, "client.update", ("client", id), details).await?;
     }
     Ok(demoted)
+}
+
+/// An administrator's `backchannel_logout_uri`: an absolute http(s) URL without a fragment
+/// (it may name a private network; dynamically registered URLs are checked more strictly).
+pub fn validate_backchannel_uri(uri: &str) -> Result<(), FieldError> {
+    let parsed = url::Url::parse(uri).map_err(|_| field("backchannel_logout_uri", "is not an absolute URL"))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(field("backchannel_logout_uri", "must be an http(s) URL"));
+    }
+    if parsed.fragment().is_some() {
+        return Err(field("backchannel_logout_uri", "must not have a fragment"));
+    }
+    Ok(())
 }

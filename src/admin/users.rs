@@ -110,6 +110,7 @@ async fn cut_off(state: &AppState, user_id: &str) -> Result<(), AdminError> {
     use crate::store::{ApiKeyStore, GrantStore, SessionStore};
     let now = state.now();
     state.sessions.delete_user_sessions(user_id, None).await?;
+    crate::oidc::backchannel::user_sessions_ended(state, user_id, None).await?;
     state.db.revoke_user_grants(user_id, None, now).await?;
     state.db.revoke_user_api_keys(user_id, now).await?;
     Ok(())

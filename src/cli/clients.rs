@@ -66,6 +66,12 @@ pub struct CreateClientArgs {
     /// A JSON list of the client's redirect URIs whose host is its pairwise sector.
     #[arg(long)]
     pub sector_identifier_uri: Option<String>,
+    /// Where logout tokens are POSTed when a session the client took part in ends.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid` (`backchannel_logout_session_required`).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    pub backchannel_logout_session_required: bool,
 }
 
 impl CreateClientArgs {
@@ -97,6 +103,7 @@ impl CreateClientArgs {
             api_access: false,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            backchannel_logout: self.backchannel_logout_uri.map(|uri| (uri, self.backchannel_logout_session_required)),
             jwt_auth: match self.token_endpoint_auth_method {
                 None if self.jwks.is_none() && self.jwks_uri.is_none() => None,
                 method => Some(JwtAuthSpec {
@@ -128,6 +135,7 @@ fn flag(field: &str) -> &'static str {
         "jwks_uri" => "--jwks-uri",
         "subject_type" => "--subject-type",
         "sector_identifier_uri" => "--sector-identifier-uri",
+        "backchannel_logout_uri" => "--backchannel-logout-uri",
         _ => "--name",
     }
 }

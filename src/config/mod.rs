@@ -153,6 +153,11 @@ pub struct Config {
     pub outbound_allow_cidrs: Vec<IpNet>,
     /// Such URLs may point at loopback (127.0.0.0/8, ::1), over `http` too: tests, development.
     pub outbound_allow_loopback: bool,
+    /// Attempts of one outgoing delivery (back-channel logout tokens) before it is given up and audited.
+    pub delivery_max_attempts: i64,
+    /// Seconds before the second attempt; each later wait doubles, up to `delivery_backoff_max`.
+    pub delivery_backoff: i64,
+    pub delivery_backoff_max: i64,
     /// Upstream login providers by name (`OXIDP_UPSTREAM__<NAME>__…`); names are lower case.
     pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Issuers whose JWT access tokens the account API accepts (`OXIDP_TRUSTED_ISSUER__<NAME>__…`).
@@ -220,6 +225,9 @@ impl Default for Config {
             client_id_metadata_hosts: Vec::new(),
             outbound_allow_cidrs: Vec::new(),
             outbound_allow_loopback: false,
+            delivery_max_attempts: 8,
+            delivery_backoff: 2,
+            delivery_backoff_max: 3_600,
             upstream: BTreeMap::new(),
             trusted_issuer: BTreeMap::new(),
             authentik: None,

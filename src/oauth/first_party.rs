@@ -82,7 +82,7 @@ pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse
     };
     state.db.insert_grant(&grant).await?;
     let refresh = refresh_token::start_family(state, &grant).await?;
-    issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh)).await
+    issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh), None).await
 }
 
 /// Revokes the family of a refresh token issued to `oxidp-api` (logout); unknown tokens are ignored.

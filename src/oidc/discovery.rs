@@ -59,6 +59,8 @@ pub fn openid_configuration(config: &Config) -> Value {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/logout"),
         "subject_types_supported": ["public", "pairwise"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "id_token_signing_alg_values_supported": config.signing_algs,
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent"],

@@ -21,6 +21,8 @@ pub struct IdTokenSpec<'a> {
     pub auth_time: i64,
     pub amr: &'a str,
     pub access_token: Option<&'a str>,
+    /// The browser session's `sid` (Back-Channel Logout 1.0 §2.1), when the token comes from one.
+    pub sid: Option<&'a str>,
 }
 
 pub fn mint(state: &AppState, spec: IdTokenSpec<'_>) -> Result<String, OAuthError> {
@@ -37,6 +39,9 @@ pub fn mint(state: &AppState, spec: IdTokenSpec<'_>) -> Result<String, OAuthErro
     claims.insert("amr".into(), json!(amr));
     if let Some(nonce) = spec.nonce {
         claims.insert("nonce".into(), Value::String(nonce.to_string()));
+    }
+    if let Some(sid) = spec.sid {
+        claims.insert("sid".into(), Value::String(sid.to_string()));
     }
     if let Some(access_token) = spec.access_token {
         claims.insert("at_hash".into(), Value::String(at_hash(spec.alg, access_token)));

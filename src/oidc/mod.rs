@@ -1,5 +1,6 @@
 //! The OpenID Connect parts: discovery, ID tokens, user claims, userinfo, logout.
 
+pub mod backchannel;
 pub mod claims;
 pub mod discovery;
 pub mod id_token;

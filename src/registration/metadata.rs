@@ -188,6 +188,7 @@ impl ClientMetadata {
             id_token_alg: self.id_token_signed_response_alg,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
             jwt_auth,
+            backchannel_logout: None,
         };
         Ok((spec, echoed))
     }

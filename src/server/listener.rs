@@ -28,6 +28,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<Bound> {
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 10 s).
 pub async fn serve(state: SharedState, bound: Bound, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let docs = Arc::new(Docs::build(&state.config).await);
+    crate::delivery::spawn_worker(state.clone());
     Server::new_with_acceptor(bound.acceptor)
         .idle_timeout(Duration::from_secs(60))
         .run_with_graceful_shutdown(super::app(state, docs), shutdown, Some(Duration::from_secs(10)))

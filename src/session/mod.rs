@@ -30,6 +30,7 @@ pub async fn current(state: &AppState, token: Option<&str>) -> StoreResult<Optio
     let Some(session) = state.sessions.session_by_token_hash(&token_hash).await? else { return Ok(None) };
     if !session.is_live(now, state.config.session_idle_ttl) {
         state.sessions.delete_session(&session).await?;
+        crate::oidc::backchannel::session_ended(state, &session.id).await?;
         return Ok(None);
     }
     let Some(user) = state.db.user_by_id(&session.user_id).await?.filter(User::is_active) else {
@@ -82,6 +83,7 @@ pub async fn end(state: &AppState, token: &str) -> StoreResult<()> {
     let token_hash = state.secret.keyed_hash(TOKEN_HASH_PURPOSE, token);
     if let Some(session) = state.sessions.session_by_token_hash(&token_hash).await? {
         state.sessions.delete_session(&session).await?;
+        crate::oidc::backchannel::session_ended(state, &session.id).await?;
     }
     Ok(())
 }

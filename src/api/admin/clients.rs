@@ -212,6 +212,7 @@ impl AdminClientsApi {
             api_access: body.api_access,
             id_token_alg: body.id_token_signed_response_alg,
             require_par: body.require_pushed_authorization_requests,
+            backchannel_logout: None,
             jwt_auth: match body.token_endpoint_auth_method {
                 None if body.jwks.is_none() && body.jwks_uri.is_none() => None,
                 method => Some(crate::admin::client_jwt::JwtAuthSpec {

@@ -63,7 +63,9 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     } else {
         None
     };
-    issue_user_tokens(state, client, &user, &grant, &scopes, code.nonce.as_deref(), refresh_token).await
+    crate::oidc::backchannel::took_part(state, &code.session_id, &user.id, &client.id).await?;
+    let sid = crate::oidc::backchannel::sid(state, &code.session_id);
+    issue_user_tokens(state, client, &user, &grant, &scopes, code.nonce.as_deref(), refresh_token, Some(&sid)).await
 }
 
 /// The redirect_uri must repeat the authorization request's when that one carried it.

@@ -10,6 +10,7 @@ use crate::state::AppState;
 use crate::store::{Client, Grant, GrantStore, User};
 
 /// Access token (recorded against its grant) and, with `openid`, an ID token.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn issue_user_tokens(
     state: &AppState,
     client: &Client,
@@ -18,6 +19,7 @@ pub(crate) async fn issue_user_tokens(
     scopes: &[String],
     nonce: Option<&str>,
     refresh_token: Option<String>,
+    sid: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = access_token::audience(state, client, grant.resource.as_deref(), scopes);
     let access = access_token::mint(
@@ -39,6 +41,7 @@ pub(crate) async fn issue_user_tokens(
                 auth_time: grant.auth_time,
                 amr: &grant.amr,
                 access_token: Some(&access.token),
+                sid,
             },
         )?)
     } else {

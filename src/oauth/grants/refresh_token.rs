@@ -31,7 +31,7 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let scopes = narrowed_scopes(&family, params.get("scope"))?;
     // Rotate only after every check passed: a refused request leaves the token usable.
     let successor = token.rotate(state).await?;
-    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor)).await
+    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor), None).await
 }
 
 /// The granted scopes, or the subset the request names (RFC 6749 §6).
