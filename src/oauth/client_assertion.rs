@@ -114,7 +114,10 @@ fn check_claims(
     }
 }
 
-async fn verifier(
+/// josekit's verifier for a JWT `client` signed with `alg` (and `kid`): its registered keys for
+/// `private_key_jwt` (asymmetric algorithms only), its secret for `client_secret_jwt` (HMAC only).
+/// Also verifies request objects (RFC 9101). The outer error is an outage.
+pub(crate) async fn verifier(
     state: &AppState,
     auth: &ClientJwtAuth,
     alg: &str,

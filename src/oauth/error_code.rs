@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9101 §6.2: a request object that does not verify or breaks a rule.
+    InvalidRequestObject,
     // RFC 7591 §3.2.2 (dynamic client registration).
     InvalidRedirectUri,
     InvalidClientMetadata,
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
         }
@@ -78,7 +81,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// Every code and its string, spelt out once more by hand: clients match on these bytes.
-    const WIRE: [(ErrorCode, &str); 20] = [
+    const WIRE: [(ErrorCode, &str); 21] = [
         (InvalidRequest, "invalid_request"),
         (InvalidClient, "invalid_client"),
         (InvalidGrant, "invalid_grant"),
@@ -97,6 +100,7 @@ mod tests {
         (InteractionRequired, "interaction_required"),
         (RequestNotSupported, "request_not_supported"),
         (RequestUriNotSupported, "request_uri_not_supported"),
+        (InvalidRequestObject, "invalid_request_object"),
         (InvalidRedirectUri, "invalid_redirect_uri"),
         (InvalidClientMetadata, "invalid_client_metadata"),
     ];

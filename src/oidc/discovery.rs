@@ -31,6 +31,10 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        // RFC 9101: request objects by value; by reference only PAR's own URNs (nothing fetched).
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "request_object_signing_alg_values_supported": assertion_algs,
         "service_documentation": format!("{issuer}/docs"),
     });
     let mut map = match document {
@@ -65,8 +69,6 @@ pub fn openid_configuration(config: &Config) -> Value {
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
     });
     if let Value::Object(extra) = extra {
         document.extend(extra);

@@ -1,9 +1,10 @@
 //! Named checks of an authorization request, in the order they run. The first two decide
 //! whether errors may be redirected at all; after them, every failure goes back to the client.
 
+use super::request_object::{self, Refused};
 use super::{AuthorizationRequest, AuthorizeError};
 use crate::oauth::params::Params;
-use crate::oauth::{OAuthError, access_token, pkce, redirect_uri, scope};
+use crate::oauth::{ErrorCode, OAuthError, access_token, pkce, redirect_uri, scope};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -21,12 +22,41 @@ pub(super) async fn validate(
     params: &Params,
 ) -> Result<(Client, AuthorizationRequest), AuthorizeError> {
     let client = check_client(state, params).await?;
-    let request = validate_for(state, &client, params)?;
+    let resolved = match request_object::effective_params(state, &client, params).await {
+        Ok(resolved) => resolved,
+        Err(refused) => return Err(object_refusal(&client, refused)),
+    };
+    let request = validate_for(state, &client, resolved.as_ref().unwrap_or(params))?;
     Ok((client, request))
 }
 
+/// A refused request object at `/authorize`: an error page while nothing in it can be trusted;
+/// once its signature verified, `invalid_request_object` at the redirect URI it names (if that
+/// is registered), with its `state`.
+fn object_refusal(client: &Client, refused: Refused) -> AuthorizeError {
+    let description = refused.description();
+    match refused {
+        Refused::Outage(error) => match error {
+            OAuthError::Internal(message) => AuthorizeError::Internal(message),
+            _ => AuthorizeError::Unavailable,
+        },
+        Refused::Unverified(_) => AuthorizeError::Page(format!(
+            "The signed authorization request was refused (invalid_request_object): {description}."
+        )),
+        Refused::Invalid { claims, .. } => match check_redirect_uri(client, &claims) {
+            Ok((redirect_uri, _)) => AuthorizeError::Redirect {
+                redirect_uri,
+                error: ErrorCode::InvalidRequestObject,
+                description,
+                state: claims.get("state").filter(|s| s.len() <= MAX_STATE_LEN).map(str::to_string),
+            },
+            Err(page) => page,
+        },
+    }
+}
+
 /// The checks after the client is known: `/authorize` looks it up by `client_id`, `/par`
-/// authenticates it.
+/// authenticates it. `params` are the request's own, or those of its verified request object.
 pub(super) fn validate_for(
     state: &AppState,
     client: &Client,
@@ -122,8 +152,15 @@ fn check_response_type(params: &Params) -> Result<(), OAuthError> {
 }
 
 fn check_unsupported_features(params: &Params) -> Result<(), OAuthError> {
+    if params.get("request").is_some() && params.get("request_uri").is_some() {
+        return Err(OAuthError::invalid_request("request and request_uri cannot be used together (RFC 9101 §5)"));
+    }
     if params.get("request").is_some() {
-        return Err(OAuthError::request_not_supported("request objects are not supported"));
+        // Reached only when the object was not resolved into the parameters (see validate).
+        return Err(OAuthError::Protocol {
+            error: ErrorCode::InvalidRequestObject,
+            description: "the request object was not verified".into(),
+        });
     }
     if params.get("request_uri").is_some() {
         return Err(OAuthError::request_uri_not_supported("request_uri is not supported"));

@@ -9,6 +9,7 @@ pub use code::append_query;
 pub use consent::decide as decide_consent;
 mod pending;
 mod pushed;
+mod request_object;
 pub use pushed::{PUSHED_TTL, Pushed, REQUEST_URI_PREFIX, push};
 
 use serde::{Deserialize, Serialize};
@@ -113,7 +114,8 @@ pub enum Outcome {
     Redirect(String),
 }
 
-/// Validates a fresh request from `source` (the client IP), or takes the one the client pushed
+/// Validates a fresh request from `source` (the client IP), its parameters in the query or in a
+/// signed request object (`request`, see [`request_object`]), or takes the one the client pushed
 /// (`request_uri`, see [`pushed`]), and decides its next step.
 /// `browser_cookie` is the browser's authorization cookie: a request kept for the login or
 /// consent page answers only to it.
@@ -124,7 +126,8 @@ pub async fn start(
     source: &str,
     browser_cookie: &str,
 ) -> Result<Outcome, AuthorizeError> {
-    let (client, mut request) = if params.get("request_uri").is_some() {
+    // `request` beside `request_uri` goes to the checks, which refuse the pair.
+    let (client, mut request) = if params.get("request_uri").is_some() && params.get("request").is_none() {
         pushed::take(state, params).await?
     } else {
         let (client, request) = checks::validate(state, params).await?;

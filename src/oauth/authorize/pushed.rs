@@ -3,8 +3,10 @@
 //! `/authorize` there, and the validated request is kept for 60 seconds under a one-time
 //! `request_uri`. The browser then carries only `client_id` and that `request_uri`: nothing in
 //! the front channel can change the request, and any other parameter there is ignored (§4).
+//! The pushed parameters may come in a signed request object (`request`, RFC 9101), whose claims
+//! are then the request.
 
-use super::{AuthorizationRequest, AuthorizeError, checks, limits};
+use super::{AuthorizationRequest, AuthorizeError, checks, limits, request_object};
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{self, ClientCredentials};
 use crate::oauth::params::Params;
@@ -40,7 +42,10 @@ pub async fn push(state: &AppState, params: &Params, credentials: &ClientCredent
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri must not be pushed (RFC 9126 §2.1)"));
     }
-    let request = checks::validate_for(state, &client, params).map_err(as_oauth_error)?;
+    let resolved = request_object::effective_params(state, &client, params)
+        .await
+        .map_err(request_object::Refused::into_oauth_error)?;
+    let request = checks::validate_for(state, &client, resolved.as_ref().unwrap_or(params)).map_err(as_oauth_error)?;
     // A public client is named by its client_id alone, which anyone can send: its pushes are
     // counted against the source address like requests left pending at /authorize.
     if client.is_public {

@@ -15,6 +15,7 @@ mod pkce;
 mod redirect_uri;
 mod refresh_token;
 mod request_binding;
+mod request_object;
 mod revocation_and_introspection;
 mod token_endpoint;
 
