@@ -37,7 +37,11 @@ pub async fn user_sessions_ended(state: &AppState, user_id: &str, keep: Option<&
 
 async fn notify(state: &AppState, participants: Vec<SessionParticipant>) -> StoreResult<()> {
     for participant in participants {
-        let sub = state.db.user_by_id(&participant.user_id).await?.map(|user| user.sub);
+        // The sub this client knows: its own for a pairwise client.
+        let sub = match state.db.user_by_id(&participant.user_id).await? {
+            Some(user) => Some(super::subject::for_client(state, &participant.client_id, &user).await?),
+            None => None,
+        };
         let payload = json!({
             "client_id": participant.client_id,
             "sub": sub,

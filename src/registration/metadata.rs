@@ -76,6 +76,10 @@ pub struct Echoed {
     pub subject_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 fn public_subjects() -> String {
@@ -154,6 +158,8 @@ impl ClientMetadata {
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
             subject_type: self.subject_type.clone().unwrap_or_else(public_subjects),
             sector_identifier_uri: self.sector_identifier_uri.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
         };
         let uses_jwt = ["private_key_jwt", "client_secret_jwt"].contains(&echoed.token_endpoint_auth_method.as_str());
         if !uses_jwt
@@ -171,7 +177,12 @@ impl ClientMetadata {
         });
         let pairwise = pairwise_choice(self.subject_type.as_deref(), self.sector_identifier_uri.clone())
             .map_err(|e| invalid(format!("{}: {}", e.field, e.message)))?;
+        let backchannel_logout = self
+            .backchannel_logout_uri
+            .clone()
+            .map(|uri| (uri, self.backchannel_logout_session_required.unwrap_or(false)));
         let spec = ClientSpec {
+            backchannel_logout,
             pairwise,
             name,
             redirect_uris,
@@ -188,7 +199,6 @@ impl ClientMetadata {
             id_token_alg: self.id_token_signed_response_alg,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
             jwt_auth,
-            backchannel_logout: None,
         };
         Ok((spec, echoed))
     }
@@ -197,8 +207,6 @@ impl ClientMetadata {
     /// has, say, pairwise subjects or back-channel logout when it has not.
     fn refuse_unsupported(&self) -> Result<(), RegistrationError> {
         let unsupported = [
-            ("backchannel_logout_uri", self.backchannel_logout_uri.is_some()),
-            ("backchannel_logout_session_required", self.backchannel_logout_session_required == Some(true)),
             ("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true)),
             ("request_object_signing_alg", self.request_object_signing_alg.is_some()),
         ];

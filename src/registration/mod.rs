@@ -102,6 +102,14 @@ pub async fn register(
     }
     let (spec, echoed) = metadata.into_spec(mode)?;
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    // The registering party's URLs that oxidp will call go through the outgoing-request rule:
+    // refused now when they could never pass it.
+    if let Some((uri, _)) = &spec.backchannel_logout {
+        state
+            .outbound
+            .check_url(uri)
+            .map_err(|e| RegistrationError::InvalidMetadata(format!("backchannel_logout_uri: {e}")))?;
+    }
     if let Some(jwt) = &spec.jwt_auth {
         jwt.validate(spec.public).map_err(ClientError::Invalid)?;
         // A registering party's jwks_uri is fetched under the outgoing-request rule: refused

@@ -68,6 +68,8 @@ fn web_app() -> Value {
         "grant_types": ["authorization_code", "refresh_token"],
         "scope": "openid profile email offline_access account admin",
         "client_uri": "https://app.example.com",
+        "backchannel_logout_uri": "https://app.example.com/logout",
+        "backchannel_logout_session_required": true,
         "contacts": ["ops@app.example.com"],
     })
 }
@@ -110,6 +112,8 @@ async fn a_client_registered_with_an_initial_access_token_signs_in_as_a_third_pa
     assert_eq!(registered["response_types"], json!(["code"]));
     assert_eq!(registered["redirect_uris"], json!([REDIRECT]));
     assert_eq!(registered["contacts"], json!(["ops@app.example.com"]));
+    assert_eq!(registered["backchannel_logout_uri"], "https://app.example.com/logout");
+    assert_eq!(registered["backchannel_logout_session_required"], true);
     // The administration's own rights are never self-registered: dropped, and the granted scope echoed.
     assert_eq!(registered["scope"], "openid profile email offline_access", "{registered}");
     assert!(registered["registration_access_token"].as_str().is_some_and(|t| t.len() >= 32));
@@ -152,7 +156,7 @@ async fn a_client_registered_with_an_initial_access_token_signs_in_as_a_third_pa
 async fn bad_metadata_gets_the_rfc_7591_errors_and_spends_no_token(backend: Backend) {
     let server = TestServer::start_with(backend, with_mode(DynamicRegistration::Token)).await;
     let token = initial_token(&server, Some(1), None).await;
-    let cases: [(Value, &str); 10] = [
+    let cases: [(Value, &str); 11] = [
         (json!({"redirect_uris": ["http://app.example.com/cb"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": ["https://app.example.com/cb#frag"]}), "invalid_redirect_uri"),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
@@ -166,7 +170,11 @@ async fn bad_metadata_gets_the_rfc_7591_errors_and_spends_no_token(backend: Back
             json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
             "invalid_client_metadata",
         ),
-        (json!({"redirect_uris": [REDIRECT], "subject_type": "pairwise"}), "invalid_client_metadata"),
+        (json!({"redirect_uris": [REDIRECT], "subject_type": "tribal"}), "invalid_client_metadata"),
+        (
+            json!({"redirect_uris": [REDIRECT], "backchannel_logout_uri": "https://10.0.0.1/logout"}),
+            "invalid_client_metadata",
+        ),
         (json!({"redirect_uris": [REDIRECT], "logo_uri": "javascript:alert(1)"}), "invalid_client_metadata"),
         (
             json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),

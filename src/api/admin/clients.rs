@@ -115,6 +115,11 @@ pub struct CreateClientRequest {
     pub subject_type: Option<String>,
     /// A JSON list of the client's redirect URIs whose host is its pairwise sector.
     pub sector_identifier_uri: Option<String>,
+    /// Where logout tokens are POSTed when a session the client took part in ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid`.
+    #[oai(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Fields to change; absent fields stay. Whether a client is public cannot change.
@@ -212,7 +217,10 @@ impl AdminClientsApi {
             api_access: body.api_access,
             id_token_alg: body.id_token_signed_response_alg,
             require_par: body.require_pushed_authorization_requests,
-            backchannel_logout: None,
+            backchannel_logout: body
+                .backchannel_logout_uri
+                .clone()
+                .map(|uri| (uri, body.backchannel_logout_session_required)),
             jwt_auth: match body.token_endpoint_auth_method {
                 None if body.jwks.is_none() && body.jwks_uri.is_none() => None,
                 method => Some(crate::admin::client_jwt::JwtAuthSpec {
