@@ -6,7 +6,8 @@ use crate::state::{AppState, SharedState, StartError};
 
 pub async fn start(config: Config, clock: SharedClock) -> Result<SharedState, StartError> {
     let state = AppState::open(config, clock).await?;
-    let _ = state.client_source.set(std::sync::Arc::new(crate::registration::metadata_document::MetadataDocuments));
+    crate::delivery::install_renderer(&crate::oidc::backchannel::LogoutTokens);
+    crate::oauth::clients::install_source(Box::new(crate::registration::metadata_document::MetadataDocuments));
     crate::oauth::first_party::ensure_builtin_client(&state).await?;
     crate::admin::clients::demote_public_resource_servers(&state)
         .await

@@ -47,11 +47,8 @@ pub struct AppState {
     pub revoked_client_tokens: Option<crate::oauth::revoked::RevokedClientTokens>,
     /// Access tokens already verified; see `crate::cache::VerifiedTokens`.
     pub verified_tokens: crate::cache::VerifiedTokens<crate::oauth::validated_token::ValidatedAccessToken>,
-    /// Makes clients from their id on demand (client ID metadata documents), when enabled;
-    /// installed by `startup`, so the OAuth core calls it without depending on it.
-    pub client_source: std::sync::OnceLock<Arc<dyn crate::oauth::clients::ClientSource>>,
     /// Wakes (or stops) this instance's delivery worker; see `crate::delivery`.
-    pub delivery: crate::delivery::Queue,
+    pub delivery: crate::delivery::queue::Queue,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -149,8 +146,7 @@ impl AppState {
             client_cache: crate::cache::StampedCache::new(CLIENTS_STAMP_KEY, 4096),
             revoked_client_tokens,
             verified_tokens: crate::cache::VerifiedTokens::new(16_384),
-            client_source: std::sync::OnceLock::new(),
-            delivery: crate::delivery::Queue::default(),
+            delivery: crate::delivery::queue::Queue::default(),
         });
         Ok(state)
     }

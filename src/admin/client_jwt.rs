@@ -3,7 +3,7 @@
 //! or `client_secret_jwt`, whose secret is stored encrypted (it must be read back for the HMAC)
 //! and never as a keyed hash, so it cannot be sent as a plain secret either.
 
-use super::clients::{FieldError, field};
+use super::field::{FieldError, field};
 use crate::crypto::jws::ASYMMETRIC;
 use crate::oauth::client_assertion::{CLIENT_SECRET_JWT, HMAC, PRIVATE_KEY_JWT, parse_keys};
 use crate::state::AppState;

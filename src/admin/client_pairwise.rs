@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::clients::{FieldError, field};
+use super::field::{FieldError, field};
 use crate::outbound::{Limits, is_loopback_host};
 use crate::state::AppState;
 use crate::store::{ClientPairwise, ClientPairwiseStore, StoreResult};

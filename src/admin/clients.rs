@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+pub use super::field::{FieldError, field};
 use crate::audit::Initiator;
 use crate::crypto::random_token;
 use crate::oauth::client_auth::SECRET_HASH_PURPOSE;
@@ -164,17 +165,6 @@ impl ClientSpec {
             require_par: self.require_par,
         }
     }
-}
-
-/// A rejected value and the field it came in.
-#[derive(Debug)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-pub fn field(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError { field, message: message.into() }
 }
 
 /// Registers a client; the secret of a confidential client is returned (once).

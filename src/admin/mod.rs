@@ -4,5 +4,6 @@
 pub mod client_jwt;
 pub mod client_pairwise;
 pub mod clients;
+pub mod field;
 pub mod keys;
 pub mod users;

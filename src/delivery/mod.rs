@@ -6,11 +6,13 @@
 //! To add a kind: enqueue with [`enqueue`] and teach [`render`] how to turn its payload into
 //! the form to POST.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+pub mod queue;
+
+pub use queue::Queue;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use crate::outbound::Limits;
 use crate::state::{AppState, SharedState};
@@ -26,30 +28,6 @@ const POLL: Duration = Duration::from_secs(1);
 pub const KEEP_FINISHED: i64 = 7 * 86_400;
 /// Time allowed for one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The in-process side of the queue: wakes this instance's worker, stops it.
-#[derive(Default)]
-pub struct Queue {
-    wake: Notify,
-    stopped: AtomicBool,
-}
-
-impl Queue {
-    /// Asks the worker to look for due deliveries now.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops this instance's worker (its claimed deliveries are taken again after their lock).
-    pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
-    }
-}
 
 /// Queues a POST of `kind` to `target_url`; the first attempt follows within a second or two.
 /// Returns the delivery's id.
@@ -79,7 +57,7 @@ pub fn spawn_worker(state: SharedState) {
             if let Err(error) = run_due(&state).await {
                 tracing::warn!(%error, "delivery queue: could not claim deliveries; will retry");
             }
-            let _ = tokio::time::timeout(POLL, state.delivery.wake.notified()).await;
+            let _ = tokio::time::timeout(POLL, state.delivery.notified()).await;
         }
     });
 }
@@ -144,14 +122,37 @@ async fn attempt(state: &AppState, delivery: Delivery) -> StoreResult<()> {
     }
 }
 
+/// The form of one delivery, made at each attempt (a logout token is minted afresh, so a late
+/// retry never carries an expired one).
+pub type Rendered<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<(String, String)>, String>> + Send + 'a>>;
+
+/// Turns the stored payload of one kind of delivery into the form to POST. Each kind's owner
+/// installs its renderer at start ([`install_renderer`]), so the queue depends on none of them.
+pub trait Renderer: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn render<'a>(&'a self, state: &'a AppState, delivery_id: &'a str, payload: &'a Value) -> Rendered<'a>;
+}
+
+static RENDERERS: std::sync::Mutex<Vec<&'static dyn Renderer>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers the renderer of a kind (once per kind; later ones for the same kind are ignored).
+pub fn install_renderer(renderer: &'static dyn Renderer) {
+    let mut renderers = RENDERERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !renderers.iter().any(|known| known.kind() == renderer.kind()) {
+        renderers.push(renderer);
+    }
+}
+
 /// The form to POST for a delivery, by kind.
 async fn render(state: &AppState, delivery: &Delivery) -> Result<Vec<(String, String)>, String> {
     let payload: Value = serde_json::from_str(&delivery.payload).map_err(|e| format!("bad payload: {e}"))?;
-    match delivery.kind.as_str() {
-        crate::oidc::backchannel::KIND => {
-            let token = crate::oidc::backchannel::logout_token(state, &delivery.id, &payload).await?;
-            Ok(vec![("logout_token".to_string(), token)])
-        }
-        other => Err(format!("unknown delivery kind {other}")),
+    let renderer = {
+        let renderers = RENDERERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        renderers.iter().find(|known| known.kind() == delivery.kind).copied()
+    };
+    match renderer {
+        Some(renderer) => renderer.render(state, &delivery.id, &payload).await,
+        None => Err(format!("unknown delivery kind {}", delivery.kind)),
     }
 }

@@ -11,6 +11,7 @@ use josekit::jwk::{Jwk, JwkSet};
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
 
+pub use crate::crypto::jws::HMAC;
 use crate::crypto::jws::{ASYMMETRIC, find_key, verifier_for};
 use crate::crypto::{b64url, sha256};
 use crate::oauth::OAuthError;
@@ -21,8 +22,6 @@ use crate::store::{Client, ClientJwtAuth, ClientJwtAuthStore};
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 pub const CLIENT_SECRET_JWT: &str = "client_secret_jwt";
-/// The HMAC algorithms of `client_secret_jwt`.
-pub const HMAC: [&str; 3] = ["HS256", "HS384", "HS512"];
 /// An assertion may be valid for at most this long (authlib's default lifetime).
 const MAX_LIFETIME: i64 = 3600;
 /// Clock difference tolerated between client and server.

@@ -13,6 +13,16 @@ use crate::store::{Client, ClientStore, StoreResult};
 /// A future of the lookup, boxed so the source can be a trait object.
 pub type Lookup<'a> = Pin<Box<dyn Future<Output = StoreResult<Option<Arc<Client>>>> + Send + 'a>>;
 
+/// The source installed at start ([`install_source`]); one per process, since it reads each
+/// server's own configuration on every call.
+static SOURCE: std::sync::OnceLock<Box<dyn ClientSource>> = std::sync::OnceLock::new();
+
+/// Installs the source of clients made from their id (done by `startup`, so this core calls
+/// the registration code without depending on it). Later calls keep the first source.
+pub fn install_source(source: Box<dyn ClientSource>) {
+    let _ = SOURCE.set(source);
+}
+
 /// Clients that exist because of their id (a client ID metadata document's URL): the source
 /// decides which ids it answers for and makes or refreshes the client.
 pub trait ClientSource: Send + Sync {
@@ -27,7 +37,7 @@ pub async fn find(state: &AppState, id: &str) -> StoreResult<Option<Client>> {
 
 /// As [`find`], without copying the client: for the paths every token request takes.
 pub async fn find_shared(state: &AppState, id: &str) -> StoreResult<Option<Arc<Client>>> {
-    if let Some(source) = state.client_source.get().filter(|source| source.answers_for(state, id)) {
+    if let Some(source) = SOURCE.get().filter(|source| source.answers_for(state, id)) {
         return source.find(state, id).await;
     }
     cached(state, id).await

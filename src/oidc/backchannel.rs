@@ -73,3 +73,23 @@ pub async fn logout_token(state: &AppState, delivery_id: &str, payload: &Value) 
     let alg = client.id_token_alg.as_deref().unwrap_or(crate::keys::DEFAULT_ALG);
     state.keys.sign_with(alg, "logout+jwt", &claims).map_err(|e| e.to_string())
 }
+
+/// The delivery queue's renderer of logout tokens (installed by `startup`).
+pub struct LogoutTokens;
+
+impl crate::delivery::Renderer for LogoutTokens {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn render<'a>(
+        &'a self,
+        state: &'a AppState,
+        delivery_id: &'a str,
+        payload: &'a Value,
+    ) -> crate::delivery::Rendered<'a> {
+        Box::pin(
+            async move { Ok(vec![("logout_token".to_string(), logout_token(state, delivery_id, payload).await?)]) },
+        )
+    }
+}

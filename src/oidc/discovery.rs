@@ -9,7 +9,7 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
     let issuer = &config.issuer;
     let auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"];
     let mut assertion_algs: Vec<&str> = crate::crypto::jws::ASYMMETRIC.to_vec();
-    assertion_algs.extend(crate::oauth::client_assertion::HMAC);
+    assertion_algs.extend(crate::crypto::jws::HMAC);
     let document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
