@@ -27,6 +27,8 @@ pub struct CreatedRegistrationToken {
     pub token: String,
     pub id: String,
     pub expires_at: i64,
+    /// Registrations the token allows; `null` for unlimited.
+    #[oai(nullable)]
     pub uses: Option<i64>,
 }
 
