@@ -247,6 +247,21 @@ pub struct ClientChange {
 }
 
 impl ClientChange {
+    /// What a client's own metadata (a dynamic registration's update, a refreshed metadata
+    /// document) may replace; rights an administrator grants are never among them.
+    pub fn from_client_metadata(spec: ClientSpec) -> ClientChange {
+        ClientChange {
+            name: Some(spec.name),
+            redirect_uris: Some(spec.redirect_uris),
+            post_logout_redirect_uris: Some(spec.post_logout_redirect_uris),
+            grant_types: Some(spec.grant_types),
+            scopes: Some(spec.scopes),
+            id_token_alg: spec.id_token_alg,
+            require_par: Some(spec.require_par),
+            ..ClientChange::default()
+        }
+    }
+
     fn apply_to(self, spec: ClientSpec) -> ClientSpec {
         ClientSpec {
             name: self.name.unwrap_or(spec.name),

@@ -74,7 +74,7 @@ async fn resolve(state: &AppState, url: &str) -> StoreResult<Option<Arc<Client>>
     );
     let stored = match expiry {
         None => clients::register_as(state, &by, url.to_string(), spec).await.map(|_| ()),
-        Some(_) => clients::update(state, &by, url, change_of(spec)).await.map(|_| ()),
+        Some(_) => clients::update(state, &by, url, ClientChange::from_client_metadata(spec)).await.map(|_| ()),
     };
     match stored {
         Ok(()) => {}
@@ -120,18 +120,6 @@ fn lifetime(cache_control: Option<&str>) -> i64 {
             .find_map(|directive| directive.trim().strip_prefix("max-age=").and_then(|n| n.parse::<i64>().ok()))
     });
     max_age.unwrap_or(MIN_LIFETIME).clamp(MIN_LIFETIME, MAX_LIFETIME)
-}
-
-fn change_of(spec: ClientSpec) -> ClientChange {
-    ClientChange {
-        name: Some(spec.name),
-        redirect_uris: Some(spec.redirect_uris),
-        post_logout_redirect_uris: Some(spec.post_logout_redirect_uris),
-        grant_types: Some(spec.grant_types),
-        scopes: Some(spec.scopes),
-        id_token_alg: spec.id_token_alg,
-        ..ClientChange::default()
-    }
 }
 
 #[cfg(test)]

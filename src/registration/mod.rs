@@ -256,16 +256,7 @@ pub async fn update(
         }
         jwt.store(state, client_id, None).await?;
     }
-    let change = ClientChange {
-        name: Some(spec.name),
-        redirect_uris: Some(spec.redirect_uris),
-        post_logout_redirect_uris: Some(spec.post_logout_redirect_uris),
-        grant_types: Some(spec.grant_types),
-        scopes: Some(spec.scopes),
-        id_token_alg: spec.id_token_alg,
-        require_par: Some(spec.require_par),
-        ..ClientChange::default()
-    };
+    let change = ClientChange::from_client_metadata(spec);
     let updated = clients::update(state, &client_actor(origin, client_id), client_id, change).await?;
     let access_token = random_token(32);
     let hash = state.secret.keyed_hash(ACCESS_TOKEN_PURPOSE, &access_token);
