@@ -2,13 +2,12 @@
 //! with registered keys (inline or at a `jwks_uri`) and `client_secret_jwt`, at /token,
 //! /introspect and /revoke; every rule on the assertion has a refused case.
 
-use josekit::jwk::Jwk;
-use josekit::jws::{ES256, HS256, JwsHeader, JwsSigner};
+use josekit::jws::{HS256, JwsHeader, JwsSigner};
 use josekit::jwt::{self, JwtPayload};
 use poem::{Response, Route, get, handler};
 use serde_json::{Value, json};
 
-use super::{expect_oauth_error, expect_token};
+use super::{expect_oauth_error, expect_token, key_pair};
 use crate::common::*;
 use crate::on_both_backends;
 
@@ -49,15 +48,6 @@ fn sign(signer: &dyn JwsSigner, kid: Option<&str>, claims: &Claims<'_>) -> Strin
 
 fn fresh_jti() -> Option<String> {
     Some(uuid::Uuid::new_v4().to_string())
-}
-
-/// An ES256 key pair: its signer and its public JWK (with `kid`).
-fn key_pair(kid: &str) -> (Box<dyn JwsSigner>, Jwk) {
-    let pair = ES256.generate_key_pair().expect("key pair");
-    let mut public = pair.to_jwk_public_key();
-    public.set_key_id(kid);
-    let signer = ES256.signer_from_jwk(&pair.to_jwk_private_key()).expect("signer");
-    (Box::new(signer), public)
 }
 
 async fn post_assertion(server: &TestServer, path: &str, assertion: &str, extra: &[(&str, &str)]) -> reqwest::Response {

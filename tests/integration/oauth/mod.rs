@@ -30,6 +30,16 @@ const ENDPOINTS: [&str; 3] = ["/token", "/revoke", "/introspect"];
 const SERVICE: &[&str] =
     &["--name", "Service", "--grant-types", "client_credentials", "--scopes", "api:read api:write"];
 
+/// An ES256 key pair, for clients that sign (assertions, request objects): its signer and its
+/// public JWK (with `kid`).
+fn key_pair(kid: &str) -> (Box<dyn josekit::jws::JwsSigner>, josekit::jwk::Jwk) {
+    let pair = josekit::jws::ES256.generate_key_pair().expect("key pair");
+    let mut public = pair.to_jwk_public_key();
+    public.set_key_id(kid);
+    let signer = josekit::jws::ES256.signer_from_jwk(&pair.to_jwk_private_key()).expect("signer");
+    (Box::new(signer), public)
+}
+
 /// POSTs a form with an arbitrary `Authorization` header (or none).
 async fn post_with_authorization(
     server: &TestServer,

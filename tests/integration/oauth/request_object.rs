@@ -3,11 +3,11 @@
 //! the request. Every rule on the object has a refused case.
 
 use josekit::jwk::Jwk;
-use josekit::jws::{ES256, HS256, JwsHeader, JwsSigner};
+use josekit::jws::{HS256, JwsHeader, JwsSigner};
 use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value, json};
 
-use super::{expect_oauth_error, expect_token};
+use super::{expect_oauth_error, expect_token, key_pair};
 use crate::browser::{ALICE, expect_error_redirect, expect_page};
 use crate::common::*;
 use crate::on_both_backends;
@@ -22,15 +22,6 @@ on_both_backends!(
 
 const TYP: &str = "oauth-authz-req+jwt";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// An ES256 key pair: its signer and its public JWK (with `kid`).
-fn key_pair(kid: &str) -> (Box<dyn JwsSigner>, Jwk) {
-    let pair = ES256.generate_key_pair().expect("key pair");
-    let mut public = pair.to_jwk_public_key();
-    public.set_key_id(kid);
-    let signer = ES256.signer_from_jwk(&pair.to_jwk_private_key()).expect("signer");
-    (Box::new(signer), public)
-}
 
 fn sign(signer: &dyn JwsSigner, typ: Option<&str>, claims: &Value) -> String {
     let mut header = JwsHeader::new();
