@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Interoperability check: runs the authorization-code flow against a real oxidp server with
-# Python's authlib as the client (scripts/interop/authlib_flow.py). Builds oxidp, starts it on
-# a free loopback port with a throw-away SQLite database, creates a user and a confidential
-# client, runs the flow, and always stops the server. Prints one line per check and ends with
+# Interoperability check: clients nobody here wrote register themselves and sign in with a real
+# browser. Builds oxidp, starts it on a free loopback port with a throw-away SQLite database and
+# OXIDP_DYNAMIC_REGISTRATION=token, creates a user and an initial access token
+# (oxidp registration-token create), then runs scripts/interop/authlib_flow.py: Python's authlib
+# registers its own clients through /register (RFC 7591) with that token (a client_secret_basic
+# one and a private_key_jwt one with its own keys), and Debian's headless Chromium, driven by
+# playwright, fills in the login and consent pages. Installs what is missing (Chromium from
+# Debian, the pinned Python packages into .venv-interop; no browser download, never
+# `playwright install`). Always stops the server. Prints one line per check and ends with
 # "interop: N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +25,15 @@ setup_failed() {
 # The server gets only the configuration below, whatever the calling shell exported.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^OXIDP_' || true)
 
-# -- Python side: a virtualenv with the pinned client libraries
+# -- the browser: Debian's Chromium, never a downloaded build
+chromium=/usr/bin/chromium
+if [ ! -x "$chromium" ]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || setup_failed "apt-get install chromium"
+fi
+[ -x "$chromium" ] || setup_failed "no Chromium at $chromium"
+
+# -- Python side: a virtualenv with the pinned client libraries (playwright without browsers)
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" || setup_failed "python3 -m venv $venv"
 fi
@@ -51,25 +64,21 @@ export OXIDP_ISSUER="http://127.0.0.1:$port"
 export OXIDP_DATABASE_URL="sqlite://$tmp/oxidp.db?mode=rwc"
 export OXIDP_KEYS_DIR="$tmp/keys"
 export OXIDP_REFRESH_REUSE_GRACE=0
+export OXIDP_DYNAMIC_REGISTRATION=token
 
 email="interop-user@example.com"
 password="authlib-Interop-passphrase-42"
 redirect_uri="http://127.0.0.1:8765/callback"
 
-# -- a user and a confidential client
+# -- a user and an initial access token for the registrations (two are made; five allowed)
 "$bin" migrate >"$tmp/migrate.out" 2>"$tmp/migrate.err" \
   || { cat "$tmp/migrate.err" >&2; setup_failed "oxidp migrate"; }
 "$bin" user create --email "$email" --password "$password" >"$tmp/user.json" 2>"$tmp/user.err" \
   || { cat "$tmp/user.err" >&2; setup_failed "oxidp user create"; }
-"$bin" client create --name authlib --redirect-uri "$redirect_uri" >"$tmp/client.json" 2>"$tmp/client.err" \
-  || { cat "$tmp/client.err" >&2; setup_failed "oxidp client create"; }
-json_field() {
-  "$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
-client_id=$(json_field "$tmp/client.json" client_id) \
-  || setup_failed "no client_id in the output of oxidp client create: $(cat "$tmp/client.json")"
-client_secret=$(json_field "$tmp/client.json" client_secret) \
-  || setup_failed "no client_secret in the output of oxidp client create"
+"$bin" registration-token create --uses 5 >"$tmp/token.json" 2>"$tmp/token.err" \
+  || { cat "$tmp/token.err" >&2; setup_failed "oxidp registration-token create"; }
+initial_token=$("$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/token.json") \
+  || setup_failed "no token in the output of oxidp registration-token create: $(cat "$tmp/token.json")"
 
 # -- the server
 "$bin" serve >"$tmp/server.out" 2>"$tmp/server.log" &
@@ -94,10 +103,10 @@ done
 [ -n "$ready" ] || { server_log; setup_failed "oxidp serve did not answer $OXIDP_ISSUER/healthz within 10 s"; }
 
 # -- the flow
+# (the initial access token goes through the environment, not the command line)
 status=0
-"$venv/bin/python" "$here/authlib_flow.py" \
-  --issuer "$OXIDP_ISSUER" --email "$email" --password "$password" \
-  --client-id "$client_id" --client-secret "$client_secret" \
+INTEROP_INITIAL_TOKEN="$initial_token" "$venv/bin/python" "$here/authlib_flow.py" \
+  --issuer "$OXIDP_ISSUER" --email "$email" --password "$password" --chromium "$chromium" \
   --redirect-uri "$redirect_uri" --reuse-grace "$OXIDP_REFRESH_REUSE_GRACE" \
   >"$tmp/flow.out" 2>&1 || status=$?
 closing=$(tail -n 1 "$tmp/flow.out")
