@@ -11,11 +11,15 @@ use crate::store::{DatabaseSessions, SessionStore, StoreResult};
 pub async fn purge(state: &SharedState) -> StoreResult<Purged> {
     let now = state.now();
     let mut purged = state.db.purge_expired(now).await?;
-    purged.sessions = state.sessions.purge_expired_sessions(now).await?;
+    let mut ended = state.sessions.purge_expired_sessions(now).await?;
     if let Sessions::Redis(_) = state.sessions {
         // Rows left in the table from before Redis was configured still go when they end.
         let table = DatabaseSessions::new(state.db.clone(), state.config.session_idle_ttl);
-        purged.sessions += table.purge_expired_sessions(now).await?;
+        ended.extend(table.purge_expired_sessions(now).await?);
+    }
+    purged.sessions = ended.len() as u64;
+    for session_id in &ended {
+        crate::oidc::backchannel::session_ended(state, session_id).await?;
     }
     purged.audit_rows = state.db.purge_audit(now.saturating_sub(state.config.audit_retention)).await?;
     purged.unverified_accounts = purge_unverified_accounts(state, now).await?;

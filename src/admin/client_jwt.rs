@@ -18,6 +18,8 @@ pub struct JwtAuthSpec {
     pub jwks_uri: Option<String>,
     /// `token_endpoint_auth_signing_alg`: when set, the only algorithm accepted.
     pub signing_alg: Option<String>,
+    /// `request_object_signing_alg`: when set, the only algorithm of its request objects.
+    pub request_object_alg: Option<String>,
 }
 
 impl JwtAuthSpec {
@@ -31,14 +33,16 @@ impl JwtAuthSpec {
             CLIENT_SECRET_JWT => &HMAC,
             other => return Err(field(method, format!("'{other}' is not a JWT authentication method"))),
         };
-        if let Some(alg) = &self.signing_alg
-            && !algs.contains(&alg.as_str())
-        {
-            let allowed = algs.join(", ");
-            return Err(field(
-                "token_endpoint_auth_signing_alg",
-                format!("'{alg}' does not go with {}: {allowed}", self.method),
-            ));
+        for (name, alg) in [
+            ("token_endpoint_auth_signing_alg", &self.signing_alg),
+            ("request_object_signing_alg", &self.request_object_alg),
+        ] {
+            if let Some(alg) = alg
+                && !algs.contains(&alg.as_str())
+            {
+                let allowed = algs.join(", ");
+                return Err(field(name, format!("'{alg}' does not go with {}: {allowed}", self.method)));
+            }
         }
         match (self.method.as_str(), &self.jwks, &self.jwks_uri) {
             (PRIVATE_KEY_JWT, Some(jwks), None) => {
@@ -72,9 +76,29 @@ impl JwtAuthSpec {
             jwks_uri: self.jwks_uri.clone(),
             secret_encrypted: secret.as_ref().map(|s| state.secret.encrypt(s.as_bytes())),
             signing_alg: self.signing_alg.clone(),
+            request_object_alg: self.request_object_alg.clone(),
         };
         state.db.set_client_jwt_auth(&auth).await?;
         Ok(secret)
+    }
+
+    /// Replaces the choice of an existing client of the same method (an RFC 7592 update): keys
+    /// and algorithms change, a `client_secret_jwt` secret stays (it changes only by rotation).
+    pub async fn replace(&self, state: &AppState, client_id: &str) -> StoreResult<()> {
+        let kept = match state.db.client_jwt_auth(client_id).await? {
+            Some(current) if current.method == CLIENT_SECRET_JWT => current.secret_encrypted,
+            _ => None,
+        };
+        let auth = ClientJwtAuth {
+            client_id: client_id.into(),
+            method: self.method.clone(),
+            jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            secret_encrypted: kept,
+            signing_alg: self.signing_alg.clone(),
+            request_object_alg: self.request_object_alg.clone(),
+        };
+        state.db.set_client_jwt_auth(&auth).await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::crypto::random_token;
 use crate::oauth::client_auth::SECRET_HASH_PURPOSE;
 use crate::oauth::{redirect_uri, scope};
 use crate::state::AppState;
-use crate::store::{Client, ClientStore, NewClient, StoreError};
+use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, NewClient, StoreError};
 
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 
@@ -56,6 +56,8 @@ pub struct ClientSpec {
     pub pairwise: Option<super::client_pairwise::PairwiseSpec>,
     /// `backchannel_logout_uri` and `backchannel_logout_session_required` (set at registration).
     pub backchannel_logout: Option<(String, bool)>,
+    /// How a self-registered client came (see [`Client::registered_via`]); `None` for an administrator's.
+    pub registered_via: Option<String>,
 }
 
 impl ClientSpec {
@@ -78,6 +80,7 @@ impl ClientSpec {
             jwt_auth: None,
             pairwise: None,
             backchannel_logout: None,
+            registered_via: client.registered_via.clone(),
         }
     }
 
@@ -163,6 +166,7 @@ impl ClientSpec {
             api_access: self.api_access,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            registered_via: self.registered_via,
         }
     }
 }
@@ -215,7 +219,6 @@ pub async fn register_as(
         super::client_pairwise::store(state, &client_id, sector, &pairwise).await?;
     }
     if let Some((uri, session_required)) = &backchannel_logout {
-        use crate::store::BackchannelStore;
         state.db.set_backchannel_logout(&client_id, Some((uri, *session_required))).await?;
     }
     crate::oauth::clients::changed(state).await?;
@@ -244,6 +247,10 @@ pub struct ClientChange {
     pub api_access: Option<bool>,
     pub id_token_alg: Option<String>,
     pub require_par: Option<bool>,
+    /// New keys and algorithms of a JWT-authenticating client (the method itself cannot change).
+    pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
+    /// `Some(None)` removes the back-channel logout URI.
+    pub backchannel_logout: Option<Option<(String, bool)>>,
 }
 
 impl ClientChange {
@@ -258,6 +265,8 @@ impl ClientChange {
             scopes: Some(spec.scopes),
             id_token_alg: spec.id_token_alg,
             require_par: Some(spec.require_par),
+            jwt_auth: spec.jwt_auth,
+            backchannel_logout: Some(spec.backchannel_logout),
             ..ClientChange::default()
         }
     }
@@ -281,6 +290,7 @@ impl ClientChange {
             jwt_auth: spec.jwt_auth,
             pairwise: spec.pairwise,
             backchannel_logout: spec.backchannel_logout,
+            registered_via: spec.registered_via,
         }
     }
 }
@@ -295,16 +305,40 @@ fn refuse_builtin(id: &str) -> Result<(), ClientError> {
     if id == crate::oauth::first_party::BUILTIN_CLIENT_ID { Err(ClientError::Builtin) } else { Ok(()) }
 }
 
-pub async fn update(state: &AppState, by: &Initiator, id: &str, change: ClientChange) -> Result<Client, ClientError> {
+pub async fn update(
+    state: &AppState,
+    by: &Initiator,
+    id: &str,
+    mut change: ClientChange,
+) -> Result<Client, ClientError> {
     refuse_builtin(id)?;
     let current = existing(state, id).await?;
+    let jwt_auth = change.jwt_auth.take();
+    let backchannel_logout = change.backchannel_logout.take();
     let spec = change.apply_to(ClientSpec::of(&current));
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
+    if let Some(jwt) = &jwt_auth {
+        jwt.validate(spec.public).map_err(ClientError::Invalid)?;
+        let method = state.db.client_jwt_auth(id).await?.map(|auth| auth.method);
+        if method.as_deref() != Some(jwt.method.as_str()) {
+            return Err(ClientError::Invalid(field("token_endpoint_auth_method", "cannot change")));
+        }
+    }
+    if let Some(Some((uri, _))) = &backchannel_logout {
+        validate_backchannel_uri(uri).map_err(ClientError::Invalid)?;
+    }
     if spec.redirect_uris != current.redirect_uris {
         super::client_pairwise::keep_sector(state, id, &spec.redirect_uris).await.map_err(ClientError::Invalid)?;
     }
     let updated = spec.into_new_client(current.id.clone(), None);
     state.db.update_client(&updated, state.now()).await?;
+    if let Some(jwt) = &jwt_auth {
+        jwt.replace(state, id).await?;
+    }
+    if let Some(settings) = &backchannel_logout {
+        let settings = settings.as_ref().map(|(uri, required)| (uri.as_str(), *required));
+        state.db.set_backchannel_logout(id, settings).await?;
+    }
     crate::oauth::clients::changed(state).await?;
     let client = existing(state, id).await?;
     by.record(state, "client.update", ("client", &client.id), describe(&client)).await?;
@@ -320,6 +354,24 @@ pub async fn delete(state: &AppState, by: &Initiator, id: &str) -> Result<(), Cl
     crate::oauth::clients::changed(state).await?;
     by.record(state, "client.delete", ("client", id), json!({})).await?;
     Ok(())
+}
+
+/// Disables (or enables again) a client: while disabled it is unknown to every protocol path
+/// (authorization, token, introspection, logout) and its tokens stop validating, but it keeps
+/// its settings, consents and registration, and a metadata document cannot bring it back.
+pub async fn set_disabled(state: &AppState, by: &Initiator, id: &str, disabled: bool) -> Result<Client, ClientError> {
+    refuse_builtin(id)?;
+    let current = existing(state, id).await?;
+    if current.disabled_at.is_some() != disabled {
+        let now = state.now();
+        if !state.db.set_client_disabled(id, disabled.then_some(now), now).await? {
+            return Err(ClientError::NotFound);
+        }
+        crate::oauth::clients::changed(state).await?;
+        let action = if disabled { "client.disable" } else { "client.enable" };
+        by.record(state, action, ("client", id), json!({ "registered_via": current.registered_via })).await?;
+    }
+    existing(state, id).await
 }
 
 /// A new secret for a confidential client; the old one stops working at once.
@@ -369,6 +421,7 @@ pub fn describe(client: &Client) -> Value {
         "resource_server": client.resource_server,
         "require_pushed_authorization_requests": client.require_par,
         "token_endpoint_auth_method": if client.is_public { "none" } else { "client_secret_basic" },
+        "registered_via": client.registered_via,
     })
 }
 

@@ -60,6 +60,9 @@ pub struct CreateClientArgs {
     /// The one algorithm the client signs its assertions with.
     #[arg(long)]
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The one algorithm the client signs its request objects (RFC 9101) with.
+    #[arg(long)]
+    pub request_object_signing_alg: Option<String>,
     /// `public` (default) or `pairwise` subject identifiers (OIDC Core §8).
     #[arg(long)]
     pub subject_type: Option<String>,
@@ -104,13 +107,17 @@ impl CreateClientArgs {
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
             backchannel_logout: self.backchannel_logout_uri.map(|uri| (uri, self.backchannel_logout_session_required)),
+            registered_via: None,
             jwt_auth: match self.token_endpoint_auth_method {
-                None if self.jwks.is_none() && self.jwks_uri.is_none() => None,
+                None if self.jwks.is_none() && self.jwks_uri.is_none() && self.request_object_signing_alg.is_none() => {
+                    None
+                }
                 method => Some(JwtAuthSpec {
                     method: method.unwrap_or_default(),
                     jwks: self.jwks,
                     jwks_uri: self.jwks_uri,
                     signing_alg: self.token_endpoint_auth_signing_alg,
+                    request_object_alg: self.request_object_signing_alg,
                 }),
             },
         })
@@ -131,6 +138,7 @@ fn flag(field: &str) -> &'static str {
         "public" => "--public",
         "token_endpoint_auth_method" => "--token-endpoint-auth-method",
         "token_endpoint_auth_signing_alg" => "--token-endpoint-auth-signing-alg",
+        "request_object_signing_alg" => "--request-object-signing-alg",
         "jwks" => "--jwks",
         "jwks_uri" => "--jwks-uri",
         "subject_type" => "--subject-type",

@@ -7,6 +7,9 @@
 //! - `user-sessions:{user_id}`: a hash from session id to token hash, for listing and ending a
 //!   user's sessions. It lives as long as the longest session in it; entries whose session
 //!   Redis already removed are dropped when the user's sessions are next read.
+//! - `session-ends`: a sorted set of session ids scored by their end (by the server's clock),
+//!   moved on every touch. Housekeeping takes the ended ones from it so the clients that took
+//!   part in a session that simply expired still get their back-channel logout token.
 //!
 //! Reads still check the lifetimes against the server's clock (as the database store does), so
 //! a session ends on time even before Redis gets to it, and lifetimes stay testable.
@@ -27,7 +30,11 @@ pub struct RedisSessions {
     touch_script: Script,
     delete_one_script: Script,
     delete_all_script: Script,
+    take_ended_script: Script,
 }
+
+/// Ended sessions taken from the expiry index per round trip.
+const ENDED_BATCH: usize = 500;
 
 /// The scripts below name session keys from the index's values, so they assume one Redis
 /// server (as the connection manager does), not a cluster.
@@ -36,39 +43,50 @@ impl RedisSessions {
         RedisSessions {
             redis,
             idle_ttl,
-            // KEYS: session, index. ARGV: session TTL, id, token hash, index TTL, fields...
+            // KEYS: session, index, ends. ARGV: session TTL, id, token hash, index TTL, end, fields...
             insert_script: Script::new(
                 "redis.call('DEL', KEYS[1]); \
-                 redis.call('HSET', KEYS[1], unpack(ARGV, 5)); \
+                 redis.call('HSET', KEYS[1], unpack(ARGV, 6)); \
                  redis.call('EXPIRE', KEYS[1], ARGV[1]); \
                  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]); \
                  if redis.call('TTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('EXPIRE', KEYS[2], ARGV[4]) end; \
+                 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2]); \
                  return 1",
             ),
             // Never recreates a session ended meanwhile (a partial hash would be a broken session).
-            // KEYS: session. ARGV: now, new TTL.
+            // KEYS: session, ends. ARGV: now, new TTL, id, new end.
             touch_script: Script::new(
                 "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end; \
                  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1]); \
                  redis.call('EXPIRE', KEYS[1], ARGV[2]); \
+                 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]); \
                  return 1",
             ),
-            // KEYS: index. ARGV: id, session key prefix. Returns 1 when the session existed.
+            // KEYS: index, ends. ARGV: id, session key prefix. Returns 1 when the session existed.
             delete_one_script: Script::new(
                 "local hash = redis.call('HGET', KEYS[1], ARGV[1]); \
                  if not hash then return 0 end; \
                  redis.call('HDEL', KEYS[1], ARGV[1]); \
+                 redis.call('ZREM', KEYS[2], ARGV[1]); \
                  return redis.call('DEL', ARGV[2] .. hash)",
             ),
-            // KEYS: index. ARGV: id to keep ('' for none), session key prefix. Returns how many ended.
+            // KEYS: index, ends. ARGV: id to keep ('' for none), session key prefix. Returns how many ended.
             delete_all_script: Script::new(
                 "local entries = redis.call('HGETALL', KEYS[1]); local ended = 0; \
                  for i = 1, #entries, 2 do \
                    if entries[i] ~= ARGV[1] then \
                      ended = ended + redis.call('DEL', ARGV[2] .. entries[i + 1]); \
-                     redis.call('HDEL', KEYS[1], entries[i]) \
+                     redis.call('HDEL', KEYS[1], entries[i]); \
+                     redis.call('ZREM', KEYS[2], entries[i]) \
                    end \
                  end; \
+                 return ended",
+            ),
+            // Takes (reads and removes at once, so one instance gets each) the ids of sessions
+            // that ended by ARGV[1]. KEYS: ends. ARGV: now, batch size.
+            take_ended_script: Script::new(
+                "local ended = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2]); \
+                 if #ended > 0 then redis.call('ZREM', KEYS[1], unpack(ended)) end; \
                  return ended",
             ),
         }
@@ -80,6 +98,10 @@ impl RedisSessions {
 
     fn index_key(&self, user_id: &str) -> String {
         self.redis.key(&format!("user-sessions:{user_id}"))
+    }
+
+    fn ends_key(&self) -> String {
+        self.redis.key("session-ends")
     }
 
     /// Seconds Redis keeps the session after `now`: until its end, at least one.
@@ -147,11 +169,13 @@ impl SessionStore for RedisSessions {
         invocation
             .key(self.session_key(&session.token_hash))
             .key(self.index_key(&session.user_id))
+            .key(self.ends_key())
             .arg(self.ttl(session, now))
             .arg(&session.id)
             .arg(&session.token_hash)
             // The index outlives every session in it: none lasts past its absolute end.
-            .arg((session.expires_at - now).max(1));
+            .arg((session.expires_at - now).max(1))
+            .arg(session.ends_at(self.idle_ttl));
         for (name, value) in fields(session) {
             invocation.arg(name).arg(value);
         }
@@ -170,8 +194,11 @@ impl SessionStore for RedisSessions {
         let touched = Session { last_seen_at: now, ..session.clone() };
         self.touch_script
             .key(self.session_key(&session.token_hash))
+            .key(self.ends_key())
             .arg(now)
             .arg(self.ttl(&touched, now))
+            .arg(&session.id)
+            .arg(touched.ends_at(self.idle_ttl))
             .invoke_async::<i64>(&mut connection)
             .await
             .map_err(failed)?;
@@ -184,6 +211,7 @@ impl SessionStore for RedisSessions {
             .atomic()
             .del(self.session_key(&session.token_hash))
             .hdel(self.index_key(&session.user_id), &session.id)
+            .zrem(self.ends_key(), &session.id)
             .query_async::<()>(&mut connection)
             .await
             .map_err(failed)?;
@@ -239,6 +267,7 @@ impl SessionStore for RedisSessions {
         let ended: i64 = self
             .delete_one_script
             .key(self.index_key(user_id))
+            .key(self.ends_key())
             .arg(id)
             .arg(self.redis.key("session:"))
             .invoke_async(&mut connection)
@@ -252,6 +281,7 @@ impl SessionStore for RedisSessions {
         let ended: i64 = self
             .delete_all_script
             .key(self.index_key(user_id))
+            .key(self.ends_key())
             .arg(keep.unwrap_or(""))
             .arg(self.redis.key("session:"))
             .invoke_async(&mut connection)
@@ -260,9 +290,26 @@ impl SessionStore for RedisSessions {
         Ok(u64::try_from(ended).unwrap_or(0))
     }
 
-    /// Nothing to do: every session key carries a TTL to its end, so Redis removes it.
-    async fn purge_expired_sessions(&self, _now: i64) -> StoreResult<u64> {
-        Ok(0)
+    /// Redis removes the session keys itself (each carries a TTL to its end); this takes the
+    /// ended ids from the expiry index.
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<Vec<String>> {
+        let mut connection = self.redis.connection().await?;
+        let mut ended = Vec::new();
+        loop {
+            let batch: Vec<String> = self
+                .take_ended_script
+                .key(self.ends_key())
+                .arg(now)
+                .arg(ENDED_BATCH)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            let done = batch.len() < ENDED_BATCH;
+            ended.extend(batch);
+            if done {
+                return Ok(ended);
+            }
+        }
     }
 }
 

@@ -44,8 +44,10 @@ pub async fn find_shared(state: &AppState, id: &str) -> StoreResult<Option<Arc<C
 }
 
 /// A client as stored, through the cache (what a [`ClientSource`] returns once it is current).
+/// A disabled client is not found: no request names it successfully, its tokens stop validating.
 pub async fn cached(state: &AppState, id: &str) -> StoreResult<Option<Arc<Client>>> {
-    let load = async { Ok(state.db.client_by_id(id).await?.map(Arc::new)) };
+    let load =
+        async { Ok(state.db.client_by_id(id).await?.filter(|client| client.disabled_at.is_none()).map(Arc::new)) };
     state.client_cache.get_or_load(&state.kv, id, load).await
 }
 

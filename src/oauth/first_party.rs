@@ -54,6 +54,7 @@ fn builtin_client_registration(state: &AppState) -> NewClient {
         api_access: true,
         id_token_alg: None,
         require_par: false,
+        registered_via: None,
     }
 }
 
@@ -79,6 +80,7 @@ pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse
         created_at: now,
         expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
+        session_id: None,
     };
     state.db.insert_grant(&grant).await?;
     let refresh = refresh_token::start_family(state, &grant).await?;

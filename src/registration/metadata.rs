@@ -80,6 +80,8 @@ pub struct Echoed {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
 }
 
 fn public_subjects() -> String {
@@ -123,13 +125,12 @@ impl ClientMetadata {
         }
         let redirect_uris = self.redirect_uris.unwrap_or_default();
         for uri in &redirect_uris {
-            redirect_uri::validate_registration(uri)
-                .map_err(|message| RegistrationError::InvalidRedirectUri(format!("'{uri}': {message}")))?;
+            redirect_uri::validate_registration(uri).map_err(RegistrationError::InvalidRedirectUri)?;
         }
         let post_logout_redirect_uris = self.post_logout_redirect_uris.unwrap_or_default();
         for uri in &post_logout_redirect_uris {
             redirect_uri::validate_registration(uri)
-                .map_err(|message| invalid(format!("post_logout_redirect_uris '{uri}': {message}")))?;
+                .map_err(|message| invalid(format!("post_logout_redirect_uris: {message}")))?;
         }
         let mut scopes = match self.scope.as_deref() {
             Some(text) => scope::parse(text).map_err(|_| invalid("scope must be space-separated scope tokens"))?,
@@ -160,13 +161,19 @@ impl ClientMetadata {
             sector_identifier_uri: self.sector_identifier_uri.clone(),
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
+            request_object_signing_alg: self.request_object_signing_alg.clone(),
         };
         let uses_jwt = ["private_key_jwt", "client_secret_jwt"].contains(&echoed.token_endpoint_auth_method.as_str());
+        // Request objects are verified with the keys (or secret) of JWT client authentication.
         if !uses_jwt
-            && (self.jwks.is_some() || self.jwks_uri.is_some() || self.token_endpoint_auth_signing_alg.is_some())
+            && (self.jwks.is_some()
+                || self.jwks_uri.is_some()
+                || self.token_endpoint_auth_signing_alg.is_some()
+                || self.request_object_signing_alg.is_some())
         {
             return Err(invalid(
-                "jwks, jwks_uri and token_endpoint_auth_signing_alg go with private_key_jwt or client_secret_jwt",
+                "jwks, jwks_uri, token_endpoint_auth_signing_alg and request_object_signing_alg go with \
+                 private_key_jwt or client_secret_jwt",
             ));
         }
         let jwt_auth = uses_jwt.then(|| JwtAuthSpec {
@@ -174,6 +181,7 @@ impl ClientMetadata {
             jwks: self.jwks.as_ref().map(Value::to_string),
             jwks_uri: self.jwks_uri.clone(),
             signing_alg: self.token_endpoint_auth_signing_alg.clone(),
+            request_object_alg: self.request_object_signing_alg.clone(),
         });
         let pairwise = pairwise_choice(self.subject_type.as_deref(), self.sector_identifier_uri.clone())
             .map_err(|e| invalid(format!("{}: {}", e.field, e.message)))?;
@@ -199,6 +207,7 @@ impl ClientMetadata {
             id_token_alg: self.id_token_signed_response_alg,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
             jwt_auth,
+            registered_via: Some(super::VIA_REGISTRATION.into()),
         };
         Ok((spec, echoed))
     }
@@ -206,10 +215,7 @@ impl ClientMetadata {
     /// Members naming what oxidp does not offer (yet): refused, so a client never believes it
     /// has, say, pairwise subjects or back-channel logout when it has not.
     fn refuse_unsupported(&self) -> Result<(), RegistrationError> {
-        let unsupported = [
-            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true)),
-            ("request_object_signing_alg", self.request_object_signing_alg.is_some()),
-        ];
+        let unsupported = [("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true))];
         match unsupported.iter().find(|(_, given)| *given) {
             Some((name, _)) => Err(invalid(format!("{name} is not supported by this server"))),
             None => Ok(()),

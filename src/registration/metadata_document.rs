@@ -21,6 +21,9 @@ use crate::outbound::{Limits, is_loopback_host};
 use crate::state::AppState;
 use crate::store::{Client, ClientMetadataDocumentStore, StoreError, StoreResult};
 
+/// [`Client::registered_via`](crate::store::Client::registered_via) of these clients.
+pub const VIA: &str = "client_id_metadata_document";
+
 const MIN_LIFETIME: i64 = 300;
 const MAX_LIFETIME: i64 = 86_400;
 const MAX_DOCUMENT: usize = 16 * 1024;
@@ -68,10 +71,7 @@ async fn resolve(state: &AppState, url: &str) -> StoreResult<Option<Arc<Client>>
             return Ok(None);
         }
     };
-    let by = Initiator::new(
-        crate::audit::Actor::System,
-        Origin { via: Some("client_id_metadata_document"), ..Origin::default() },
-    );
+    let by = Initiator::new(crate::audit::Actor::System, Origin { via: Some(VIA), ..Origin::default() });
     let stored = match expiry {
         None => clients::register_as(state, &by, url.to_string(), spec).await.map(|_| ()),
         Some(_) => clients::update(state, &by, url, ClientChange::from_client_metadata(spec)).await.map(|_| ()),
@@ -106,7 +106,8 @@ async fn fetch(state: &AppState, url: &str) -> Result<(ClientSpec, i64), String>
         _ => return Err("a metadata document describes a public client or private_key_jwt with a jwks_uri".into()),
     }
     let metadata = ClientMetadata { token_endpoint_auth_method: Some(method), ..metadata };
-    let (spec, _) = metadata.into_spec(DynamicRegistration::Open).map_err(|e| e.to_string())?;
+    let (mut spec, _) = metadata.into_spec(DynamicRegistration::Open).map_err(|e| e.to_string())?;
+    spec.registered_via = Some(VIA.into());
     let lifetime = lifetime(fetched.headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok()));
     Ok((spec, lifetime))
 }

@@ -27,6 +27,8 @@ use crate::state::AppState;
 use crate::store::{Client, Registration, RegistrationStore};
 
 const ACCESS_TOKEN_PURPOSE: &str = "registration-access-token";
+/// [`Client::registered_via`] of dynamically registered clients.
+pub const VIA_REGISTRATION: &str = "dynamic_registration";
 
 /// The RFC 7591 §3.2.2 / RFC 7592 error answers, and oxidp's own limits.
 #[derive(Debug, thiserror::Error)]
@@ -95,36 +97,30 @@ pub async fn register(
     metadata: ClientMetadata,
 ) -> Result<Value, RegistrationError> {
     let mode = state.config.dynamic_registration;
+    // Under `token`, nothing about the metadata rules is told to a caller without a live token.
+    let token_hash = initial_token.map(|token| state.secret.keyed_hash(initial_tokens::PURPOSE, token));
     match mode {
         DynamicRegistration::Off => return Err(RegistrationError::Disabled),
         DynamicRegistration::Open => admit_open(state, origin).await?,
-        DynamicRegistration::Token => {}
+        DynamicRegistration::Token => {
+            let hash = token_hash.as_deref().ok_or(RegistrationError::InvalidToken)?;
+            if !state.db.registration_token_is_live(hash, state.now()).await? {
+                return Err(RegistrationError::InvalidToken);
+            }
+        }
     }
     let (spec, echoed) = metadata.into_spec(mode)?;
     spec.validate(&state.config.signing_algs).map_err(ClientError::Invalid)?;
-    // The registering party's URLs that oxidp will call go through the outgoing-request rule:
-    // refused now when they could never pass it.
-    if let Some((uri, _)) = &spec.backchannel_logout {
-        state
-            .outbound
-            .check_url(uri)
-            .map_err(|e| RegistrationError::InvalidMetadata(format!("backchannel_logout_uri: {e}")))?;
-    }
+    check_outbound_urls(state, &spec)?;
     if let Some(jwt) = &spec.jwt_auth {
         jwt.validate(spec.public).map_err(ClientError::Invalid)?;
-        // A registering party's jwks_uri is fetched under the outgoing-request rule: refused
-        // now when it can never pass it.
-        if let Some(uri) = &jwt.jwks_uri {
-            state.outbound.check_url(uri).map_err(|e| RegistrationError::InvalidMetadata(format!("jwks_uri: {e}")))?;
-        }
     }
     // The token is spent only for a registration that will be made.
     if mode == DynamicRegistration::Token {
-        let token = initial_token.ok_or(RegistrationError::InvalidToken)?;
-        let hash = state.secret.keyed_hash(initial_tokens::PURPOSE, token);
-        state.db.spend_registration_token(&hash, state.now()).await?.ok_or(RegistrationError::InvalidToken)?;
+        let hash = token_hash.as_deref().ok_or(RegistrationError::InvalidToken)?;
+        state.db.spend_registration_token(hash, state.now()).await?.ok_or(RegistrationError::InvalidToken)?;
     }
-    let by = Initiator::new(Actor::Anonymous, Origin { via: Some("dynamic_registration"), ..origin.clone() });
+    let by = Initiator::new(Actor::Anonymous, Origin { via: Some(VIA_REGISTRATION), ..origin.clone() });
     let (client, secret) = clients::register(state, &by, spec).await?;
     let access_token = random_token(32);
     let registration = Registration {
@@ -140,6 +136,19 @@ pub async fn register(
         return Err(error.into());
     }
     Ok(answer(state, &client, &registration, &echoed, secret.as_deref(), &access_token))
+}
+
+/// The registering party's URLs that oxidp will call go through the outgoing-request rule:
+/// refused now when they could never pass it (each call checks the address again).
+fn check_outbound_urls(state: &AppState, spec: &clients::ClientSpec) -> Result<(), RegistrationError> {
+    let jwks_uri = spec.jwt_auth.as_ref().and_then(|jwt| jwt.jwks_uri.as_deref());
+    let backchannel = spec.backchannel_logout.as_ref().map(|(uri, _)| uri.as_str());
+    for (name, uri) in [("jwks_uri", jwks_uri), ("backchannel_logout_uri", backchannel)] {
+        if let Some(uri) = uri {
+            state.outbound.check_url(uri).map_err(|e| RegistrationError::InvalidMetadata(format!("{name}: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// The per-address rate and the total number of open registrations.
@@ -201,7 +210,7 @@ async fn managed(
 }
 
 fn client_actor(origin: &Origin, client_id: &str) -> Initiator {
-    Initiator::new(Actor::Client(client_id.into()), Origin { via: Some("dynamic_registration"), ..origin.clone() })
+    Initiator::new(Actor::Client(client_id.into()), Origin { via: Some(VIA_REGISTRATION), ..origin.clone() })
 }
 
 /// `GET /register/{client_id}` (RFC 7592 §2.1): the current metadata, without the secret.
@@ -247,15 +256,7 @@ pub async fn update(
     if registered.subject_type != echoed.subject_type {
         return Err(RegistrationError::InvalidMetadata("subject_type cannot change".into()));
     }
-    if let Some(jwt) =
-        spec.jwt_auth.as_ref().filter(|jwt| jwt.method == crate::oauth::client_assertion::PRIVATE_KEY_JWT)
-    {
-        jwt.validate(spec.public).map_err(ClientError::Invalid)?;
-        if let Some(uri) = &jwt.jwks_uri {
-            state.outbound.check_url(uri).map_err(|e| RegistrationError::InvalidMetadata(format!("jwks_uri: {e}")))?;
-        }
-        jwt.store(state, client_id, None).await?;
-    }
+    check_outbound_urls(state, &spec)?;
     let change = ClientChange::from_client_metadata(spec);
     let updated = clients::update(state, &client_actor(origin, client_id), client_id, change).await?;
     let access_token = random_token(32);

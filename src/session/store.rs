@@ -6,14 +6,14 @@ use crate::store::{DatabaseSessions, Db, Session, SessionStore, StoreResult};
 /// The configured session store. An enum rather than a trait object, so the async methods stay static.
 pub enum Sessions {
     Database(DatabaseSessions),
-    Redis(RedisSessions),
+    Redis(Box<RedisSessions>),
 }
 
 impl Sessions {
     /// Redis when the key-value store is Redis, else the database.
     pub fn for_deployment(kv: &Kv, db: &Db, idle_ttl: i64) -> Sessions {
         match kv {
-            Kv::Redis(redis) => Sessions::Redis(RedisSessions::new(redis.clone(), idle_ttl)),
+            Kv::Redis(redis) => Sessions::Redis(Box::new(RedisSessions::new(redis.clone(), idle_ttl))),
             Kv::Memory(_) => Sessions::Database(DatabaseSessions::new(db.clone(), idle_ttl)),
         }
     }
@@ -64,7 +64,7 @@ impl SessionStore for Sessions {
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
         on_store!(self, |store| store.delete_user_sessions(user_id, keep).await)
     }
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<Vec<String>> {
         on_store!(self, |store| store.purge_expired_sessions(now).await)
     }
 }

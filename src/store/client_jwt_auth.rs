@@ -16,6 +16,8 @@ pub struct ClientJwtAuth {
     pub secret_encrypted: Option<String>,
     /// `token_endpoint_auth_signing_alg`, when registered: no other algorithm is accepted.
     pub signing_alg: Option<String>,
+    /// `request_object_signing_alg`, when registered: request objects must use it.
+    pub request_object_alg: Option<String>,
 }
 
 pub trait ClientJwtAuthStore {
@@ -25,9 +27,10 @@ pub trait ClientJwtAuthStore {
 
 impl ClientJwtAuthStore for Db {
     async fn set_client_jwt_auth(&self, a: &ClientJwtAuth) -> StoreResult<()> {
-        let sql = "INSERT INTO client_jwt_auth (client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg) \
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO UPDATE SET method = excluded.method, \
-                   jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, secret_encrypted = excluded.secret_encrypted, signing_alg = excluded.signing_alg";
+        let sql = "INSERT INTO client_jwt_auth (client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg, request_object_alg) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (client_id) DO UPDATE SET method = excluded.method, \
+                   jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, secret_encrypted = excluded.secret_encrypted, \
+                   signing_alg = excluded.signing_alg, request_object_alg = excluded.request_object_alg";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&a.client_id)
             .bind(&a.method)
@@ -35,6 +38,7 @@ impl ClientJwtAuthStore for Db {
             .bind(&a.jwks_uri)
             .bind(&a.secret_encrypted)
             .bind(&a.signing_alg)
+            .bind(&a.request_object_alg)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -42,7 +46,8 @@ impl ClientJwtAuthStore for Db {
     }
 
     async fn client_jwt_auth(&self, client_id: &str) -> StoreResult<Option<ClientJwtAuth>> {
-        let sql = "SELECT client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg FROM client_jwt_auth WHERE client_id = $1";
+        let sql = "SELECT client_id, method, jwks, jwks_uri, secret_encrypted, signing_alg, request_object_alg \
+                   FROM client_jwt_auth WHERE client_id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, ClientJwtAuth>(sql).bind(client_id).fetch_optional(pool).await)?)
     }
 }

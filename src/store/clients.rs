@@ -1,4 +1,5 @@
 use super::{Db, StoreError, StoreResult, decode_list, encode_list, on_pool};
+use sqlx::AssertSqlSafe;
 
 /// A registered OAuth client.
 #[derive(Debug, Clone)]
@@ -23,6 +24,11 @@ pub struct Client {
     /// RFC 9126 §6: authorization requests must be pushed to `/par` first.
     pub require_par: bool,
     pub created_at: i64,
+    /// How a client that registered itself came (`dynamic_registration`,
+    /// `client_id_metadata_document`); `None` for an administrator's client.
+    pub registered_via: Option<String>,
+    /// When an administrator disabled the client: it is then unknown to every protocol path.
+    pub disabled_at: Option<i64>,
 }
 
 impl Client {
@@ -30,6 +36,10 @@ impl Client {
         self.grant_types.iter().any(|g| g == grant_type)
     }
 }
+
+const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+     audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, \
+     id_token_signed_response_alg, require_par, created_at, registered_via, disabled_at";
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -50,6 +60,8 @@ struct ClientRow {
     id_token_signed_response_alg: Option<String>,
     require_par: bool,
     created_at: i64,
+    registered_via: Option<String>,
+    disabled_at: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -73,6 +85,8 @@ impl TryFrom<ClientRow> for Client {
             id_token_alg: row.id_token_signed_response_alg,
             require_par: row.require_par,
             created_at: row.created_at,
+            registered_via: row.registered_via,
+            disabled_at: row.disabled_at,
         })
     }
 }
@@ -94,6 +108,8 @@ pub struct NewClient {
     pub api_access: bool,
     pub id_token_alg: Option<String>,
     pub require_par: bool,
+    /// Set once, at creation (see [`Client::registered_via`]).
+    pub registered_via: Option<String>,
 }
 
 pub trait ClientStore {
@@ -106,6 +122,8 @@ pub trait ClientStore {
     async fn update_client(&self, client: &NewClient, now: i64) -> StoreResult<bool>;
     async fn set_client_secret_hash(&self, id: &str, hash: &str, now: i64) -> StoreResult<bool>;
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Disables (`Some(when)`) or enables (`None`) a client; true when the client exists.
+    async fn set_client_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64) -> StoreResult<bool>;
     /// Takes the resource-server right from every public client; returns their ids.
     async fn demote_public_resource_servers(&self, now: i64) -> StoreResult<Vec<String>>;
 }
@@ -114,7 +132,8 @@ impl ClientStore for Db {
     async fn create_client(&self, c: NewClient, now: i64) -> StoreResult<()> {
         let sql = "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
                    audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, \
-                   created_at, updated_at, require_par) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)";
+                   created_at, updated_at, require_par, registered_via) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&c.id)
             .bind(&c.name)
@@ -133,6 +152,7 @@ impl ClientStore for Db {
             .bind(&c.id_token_alg)
             .bind(now)
             .bind(c.require_par)
+            .bind(&c.registered_via)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -140,18 +160,21 @@ impl ClientStore for Db {
     }
 
     async fn client_by_id(&self, id: &str) -> StoreResult<Option<Client>> {
-        let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
-                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, require_par, created_at FROM clients WHERE id = $1";
-        let row = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql).bind(id).fetch_optional(pool).await)?;
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1");
+        let row = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(AssertSqlSafe(sql.as_str()))
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
         row.map(Client::try_from).transpose()
     }
 
     async fn list_clients(&self, after: Option<(i64, String)>, limit: i64) -> StoreResult<Vec<Client>> {
         let (after_at, after_id) = after.unwrap_or((i64::MIN, String::new()));
-        let sql = "SELECT id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, audiences, \
-                   resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, require_par, created_at FROM clients \
-                   WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3";
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(sql)
+        let sql = format!(
+            "SELECT {CLIENT_COLUMNS} FROM clients \
+             WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3"
+        );
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, ClientRow>(AssertSqlSafe(sql.as_str()))
             .bind(after_at)
             .bind(&after_id)
             .bind(limit)
@@ -208,6 +231,18 @@ impl ClientStore for Db {
             .fetch_all(pool)
             .await)?)
     }
+    async fn set_client_disabled(&self, id: &str, disabled_at: Option<i64>, now: i64) -> StoreResult<bool> {
+        let sql = "UPDATE clients SET disabled_at = $1, updated_at = $2 WHERE id = $3";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(disabled_at)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
         let deleted = on_pool!(self, |pool| sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)

@@ -15,6 +15,8 @@ pub struct Grant {
     /// The family's absolute end: no refresh token of it is valid after this.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The browser session the grant came from (none for first-party logins).
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,7 +46,7 @@ impl AccessTokenState {
 }
 
 const GRANT_COLUMNS: &str =
-    "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at";
+    "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at, session_id";
 
 pub trait GrantStore {
     /// Fails with `Conflict` when the grant was revoked (a code replay) before it was written.
@@ -75,7 +77,7 @@ pub trait GrantStore {
 
 impl GrantStore for Db {
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
-        let sql = format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        let sql = format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
         on_pool!(self, |pool| sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(&g.id)
             .bind(&g.client_id)
@@ -87,6 +89,7 @@ impl GrantStore for Db {
             .bind(g.created_at)
             .bind(g.expires_at)
             .bind(g.revoked_at)
+            .bind(&g.session_id)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

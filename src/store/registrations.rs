@@ -23,6 +23,8 @@ pub trait RegistrationStore {
         uses: Option<i64>,
         now: i64,
     ) -> StoreResult<()>;
+    /// Whether an initial access token is live (unexpired, with uses left), without spending it.
+    async fn registration_token_is_live(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
     /// Spends one use of a live initial access token; its id when it was live.
     async fn spend_registration_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>>;
     async fn create_registration(&self, registration: &Registration) -> StoreResult<()>;
@@ -56,6 +58,14 @@ impl RegistrationStore for Db {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn registration_token_is_live(&self, token_hash: &str, now: i64) -> StoreResult<bool> {
+        let sql = "SELECT COUNT(*) FROM registration_tokens \
+                   WHERE token_hash = $1 AND expires_at > $2 AND (uses_left IS NULL OR uses_left > 0)";
+        let found =
+            on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql).bind(token_hash).bind(now).fetch_one(pool).await)?;
+        Ok(found > 0)
     }
 
     async fn spend_registration_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<String>> {

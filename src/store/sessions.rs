@@ -50,8 +50,9 @@ pub trait SessionStore {
     async fn delete_user_session(&self, user_id: &str, id: &str) -> StoreResult<bool>;
     /// Ends every session of the user except `keep`; returns how many ended.
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
-    /// Removes the sessions that ended before `now`; returns how many.
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// Removes the sessions that ended by `now`; returns their ids (each to exactly one caller,
+    /// so the back-channel logout of an expired session is sent once across instances).
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<Vec<String>>;
 }
 
 /// Sessions in the `sessions` table: durable across restarts, the default without Redis.
@@ -161,14 +162,13 @@ impl SessionStore for DatabaseSessions {
             .map(|r| r.rows_affected()))?)
     }
 
-    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<u64> {
-        Ok(on_pool!(&self.db, |pool| sqlx::query(
-            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + $2 <= $1"
+    async fn purge_expired_sessions(&self, now: i64) -> StoreResult<Vec<String>> {
+        Ok(on_pool!(&self.db, |pool| sqlx::query_scalar::<_, String>(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + $2 <= $1 RETURNING id"
         )
         .bind(now)
         .bind(self.idle_ttl)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+        .fetch_all(pool)
+        .await)?)
     }
 }

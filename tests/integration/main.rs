@@ -34,6 +34,7 @@ mod pages;
 mod permissions;
 mod prehijacking;
 mod registration;
+mod registration_management;
 mod scale_out;
 mod secrets;
 mod session;

@@ -20,9 +20,9 @@ on_both_backends!(
     open_registration_is_limited_and_unused_registrations_expire,
 );
 
-const REGISTER: &str = "/register";
+pub(crate) const REGISTER: &str = "/register";
 
-async fn register(server: &TestServer, token: Option<&str>, body: &Value) -> reqwest::Response {
+pub(crate) async fn register(server: &TestServer, token: Option<&str>, body: &Value) -> reqwest::Response {
     register_from(&reqwest::Client::new(), server, token, body).await
 }
 
@@ -40,7 +40,7 @@ async fn register_from(
 }
 
 /// An RFC 7591 §3.2.2 error: status, JSON, `error`, a description, no-store.
-async fn expect_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+pub(crate) async fn expect_error(response: reqwest::Response, status: u16, error: &str) -> Value {
     assert_eq!(response.status(), status, "{}", response.url());
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body = json(response).await;
@@ -49,7 +49,7 @@ async fn expect_error(response: reqwest::Response, status: u16, error: &str) -> 
     body
 }
 
-async fn initial_token(server: &TestServer, uses: Option<i64>, expires_in: Option<i64>) -> String {
+pub(crate) async fn initial_token(server: &TestServer, uses: Option<i64>, expires_in: Option<i64>) -> String {
     // A fresh administrator's token each time (an initial access token needs a recent sign-in).
     let admin = match server.state.db.user_by_email("root@example.com").await.expect("lookup") {
         Some(_) => api_token(server, "root@example.com").await,
@@ -61,7 +61,7 @@ async fn initial_token(server: &TestServer, uses: Option<i64>, expires_in: Optio
     json(response).await["token"].as_str().expect("token").to_string()
 }
 
-fn web_app() -> Value {
+pub(crate) fn web_app() -> Value {
     json!({
         "client_name": "Registered App",
         "redirect_uris": [REDIRECT],
@@ -74,7 +74,7 @@ fn web_app() -> Value {
     })
 }
 
-fn with_mode(mode: DynamicRegistration) -> impl FnOnce(&mut oxidp::config::Config) {
+pub(crate) fn with_mode(mode: DynamicRegistration) -> impl FnOnce(&mut oxidp::config::Config) {
     move |config| config.dynamic_registration = mode
 }
 

@@ -101,6 +101,7 @@ async fn a_grant_revoked_before_it_is_written_cannot_be_written(backend: Backend
         created_at: now,
         expires_at: now + 100,
         revoked_at: None,
+        session_id: None,
     };
     assert!(matches!(db.insert_grant(&grant).await, Err(StoreError::Conflict)));
     let stored = db.grant_by_id("grant-x").await.expect("read").expect("placeholder");
@@ -135,8 +136,8 @@ async fn sessions_round_trip_and_delete(backend: Backend) {
     // The purge removes ended sessions from the table; Redis expires its own (TTL).
     let ended = session("purge", &carol.id, 10, 100);
     table.insert_session(&ended).await.expect("insert");
-    assert_eq!(table.purge_expired_sessions(39).await.expect("purge"), 0, "idle until 40");
-    assert_eq!(table.purge_expired_sessions(40).await.expect("purge"), 1);
+    assert!(table.purge_expired_sessions(39).await.expect("purge").is_empty(), "idle until 40");
+    assert_eq!(table.purge_expired_sessions(40).await.expect("purge"), vec![ended.id.clone()]);
     assert!(table.session_by_token_hash(&ended.token_hash).await.expect("read").is_none());
 }
 
@@ -216,6 +217,7 @@ async fn access_token_state_follows_grant_and_user(backend: Backend) {
         created_at: now,
         expires_at: now + 100,
         revoked_at: None,
+        session_id: None,
     };
     db.insert_grant(&grant).await.expect("grant");
     db.record_access_token("jti-1", "c", Some("grant-y"), Some(&user.id), now + 60).await.expect("record");

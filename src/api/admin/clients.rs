@@ -37,6 +37,15 @@ pub struct ClientView {
     /// Authorization requests must be pushed to `/par` first (RFC 9126).
     pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
+    /// How a client that registered itself came: `dynamic_registration` (RFC 7591) or
+    /// `client_id_metadata_document`; null for a client made by an administrator.
+    #[oai(nullable)]
+    pub registered_via: Option<String>,
+    /// A disabled client is refused everywhere and its tokens stop validating.
+    pub disabled: bool,
+    /// When it was disabled.
+    #[oai(nullable)]
+    pub disabled_at: Option<i64>,
 }
 
 impl From<crate::store::Client> for ClientView {
@@ -58,6 +67,9 @@ impl From<crate::store::Client> for ClientView {
             id_token_signed_response_alg: c.id_token_alg.unwrap_or_else(|| crate::keys::DEFAULT_ALG.to_string()),
             require_pushed_authorization_requests: c.require_par,
             created_at: c.created_at,
+            registered_via: c.registered_via,
+            disabled: c.disabled_at.is_some(),
+            disabled_at: c.disabled_at,
         }
     }
 }
@@ -111,6 +123,8 @@ pub struct CreateClientRequest {
     pub jwks_uri: Option<String>,
     /// The one algorithm the client signs its assertions with.
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The one algorithm the client signs its request objects (RFC 9101) with.
+    pub request_object_signing_alg: Option<String>,
     /// `public` (default) or `pairwise` subject identifiers.
     pub subject_type: Option<String>,
     /// A JSON list of the client's redirect URIs whose host is its pairwise sector.
@@ -221,13 +235,17 @@ impl AdminClientsApi {
                 .backchannel_logout_uri
                 .clone()
                 .map(|uri| (uri, body.backchannel_logout_session_required)),
+            registered_via: None,
             jwt_auth: match body.token_endpoint_auth_method {
-                None if body.jwks.is_none() && body.jwks_uri.is_none() => None,
+                None if body.jwks.is_none() && body.jwks_uri.is_none() && body.request_object_signing_alg.is_none() => {
+                    None
+                }
                 method => Some(crate::admin::client_jwt::JwtAuthSpec {
                     method: method.unwrap_or_default(),
                     jwks: body.jwks.map(|jwks| jwks.to_string()),
                     jwks_uri: body.jwks_uri,
                     signing_alg: body.token_endpoint_auth_signing_alg,
+                    request_object_alg: body.request_object_signing_alg,
                 }),
             },
         };
@@ -273,6 +291,8 @@ impl AdminClientsApi {
             api_access: change.api_access,
             id_token_alg: change.id_token_signed_response_alg,
             require_par: change.require_pushed_authorization_requests,
+            jwt_auth: None,
+            backchannel_logout: None,
         };
         let client = admin_clients::update(&state, &caller.initiator(&state, req), &id, change).await?;
         Ok(Json(client.into()))
@@ -310,5 +330,39 @@ impl AdminClientsApi {
         caller.require_minting(&state)?;
         let secret = admin_clients::rotate_secret(&state, &caller.initiator(&state, req), &id).await?;
         Ok(Json(RotatedSecret { client_id: id.0, client_secret: secret }))
+    }
+
+    /// Disable an OAuth client
+    ///
+    /// The client is refused at every endpoint and its tokens stop validating; its settings,
+    /// consents and registration stay, so it can be enabled again. Use it for a dynamically
+    /// registered or metadata-document client that misbehaves.
+    #[oai(path = "/clients/:id/disable", method = "post")]
+    async fn disable_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let caller = auth.caller();
+        caller.require_write()?;
+        let client = admin_clients::set_disabled(&state, &caller.initiator(&state, req), &id, true).await?;
+        Ok(Json(client.into()))
+    }
+
+    /// Enable a disabled OAuth client
+    #[oai(path = "/clients/:id/enable", method = "post")]
+    async fn enable_client(
+        &self,
+        req: &Request,
+        state: Data<&SharedState>,
+        auth: AdminAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let caller = auth.caller();
+        caller.require_write()?;
+        let client = admin_clients::set_disabled(&state, &caller.initiator(&state, req), &id, false).await?;
+        Ok(Json(client.into()))
     }
 }

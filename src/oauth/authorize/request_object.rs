@@ -95,6 +95,9 @@ async fn verify(state: &AppState, client: &Client, object: &str) -> Result<Map<S
     };
     let header = josekit::jwt::decode_header(object).map_err(|e| refuse(format!("not a signed JWT: {e}")))?;
     let alg = header.claim("alg").and_then(Value::as_str).unwrap_or_default().to_string();
+    if let Some(registered) = auth.request_object_alg.as_deref().filter(|registered| *registered != alg) {
+        return Err(refuse(format!("the client registered request_object_signing_alg {registered}, not {alg}")));
+    }
     match header.claim("typ").map(|typ| typ.as_str()) {
         None => {}
         Some(Some(typ)) if typ.eq_ignore_ascii_case(TYP) || typ.eq_ignore_ascii_case("JWT") => {}

@@ -52,6 +52,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         created_at: now,
         expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
+        session_id: Some(code.session_id.clone()),
     };
     match state.db.insert_grant(&grant).await {
         // A replay revoked the grant between consuming the code and writing the grant.

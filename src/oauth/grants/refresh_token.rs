@@ -31,7 +31,9 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
     let scopes = narrowed_scopes(&family, params.get("scope"))?;
     // Rotate only after every check passed: a refused request leaves the token usable.
     let successor = token.rotate(state).await?;
-    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor), None).await
+    // The same `sid` as the code's ID token: a back-channel logout of that session names it.
+    let sid = family.session_id.as_deref().map(|session| crate::oidc::backchannel::sid(state, session));
+    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor), sid.as_deref()).await
 }
 
 /// The granted scopes, or the subset the request names (RFC 6749 §6).
@@ -74,6 +76,7 @@ mod tests {
             created_at: 0,
             expires_at: 100,
             revoked_at: None,
+            session_id: None,
         }
     }
 

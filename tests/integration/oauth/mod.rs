@@ -15,7 +15,7 @@ mod pkce;
 mod redirect_uri;
 mod refresh_token;
 mod request_binding;
-mod request_object;
+pub(crate) mod request_object;
 mod revocation_and_introspection;
 mod token_endpoint;
 
@@ -32,7 +32,7 @@ const SERVICE: &[&str] =
 
 /// An ES256 key pair, for clients that sign (assertions, request objects): its signer and its
 /// public JWK (with `kid`).
-fn key_pair(kid: &str) -> (Box<dyn josekit::jws::JwsSigner>, josekit::jwk::Jwk) {
+pub(crate) fn key_pair(kid: &str) -> (Box<dyn josekit::jws::JwsSigner>, josekit::jwk::Jwk) {
     let pair = josekit::jws::ES256.generate_key_pair().expect("key pair");
     let mut public = pair.to_jwk_public_key();
     public.set_key_id(kid);

@@ -20,10 +20,10 @@ on_both_backends!(
     discovery_advertises_request_objects,
 );
 
-const TYP: &str = "oauth-authz-req+jwt";
+pub(crate) const TYP: &str = "oauth-authz-req+jwt";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn sign(signer: &dyn JwsSigner, typ: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign(signer: &dyn JwsSigner, typ: Option<&str>, claims: &Value) -> String {
     let mut header = JwsHeader::new();
     if let Some(typ) = typ {
         header.set_token_type(typ);
@@ -53,7 +53,7 @@ async fn keyed_client(server: &TestServer) -> (TestClient, Box<dyn JwsSigner>, J
 }
 
 /// The claims of a good request object for `client_id`.
-fn object_claims(server: &TestServer, client_id: &str, pkce: &Pkce) -> Value {
+pub(crate) fn object_claims(server: &TestServer, client_id: &str, pkce: &Pkce) -> Value {
     json!({
         "iss": client_id,
         "aud": server.base,
@@ -74,7 +74,7 @@ fn with(mut claims: Value, name: &str, value: Value) -> Value {
     claims
 }
 
-fn query_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn query_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         query.append_pair(key, value);

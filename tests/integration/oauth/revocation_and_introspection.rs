@@ -46,6 +46,7 @@ async fn a_public_client_is_never_a_resource_server(backend: Backend) {
         api_access: false,
         id_token_alg: None,
         require_par: false,
+        registered_via: None,
     };
     server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");
     let legacy = TestClient { id: "legacy-public-rs".into(), secret: None };

@@ -20,6 +20,7 @@ on_both_backends!(
     rp_logout_sends_a_logout_token_to_participants_only,
     failed_deliveries_are_retried_survive_a_restart_and_are_audited,
     ban_and_session_revocation_notify,
+    a_session_that_expires_is_swept_once_and_refreshed_id_tokens_keep_its_sid,
 );
 
 const ALICE: &str = "alice@example.com";
@@ -232,6 +233,52 @@ async fn ban_and_session_revocation_notify(backend: Backend) {
     let tokens = receiver.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(tokens.len(), 2, "a ban notifies");
     assert_eq!(server.verify_jwt(&tokens[1], &client.id, "logout+jwt").await["sid"], sid);
+}
+
+/// A session nobody ends explicitly (idle too long) is found by housekeeping (the sessions table,
+/// or Redis's expiry index) and its participants are told once, with the `sid` that ID tokens
+/// from the code and from its refresh tokens both carry.
+async fn a_session_that_expires_is_swept_once_and_refreshed_id_tokens_keep_its_sid(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        allow_loopback(config);
+        config.session_idle_ttl = 600;
+    })
+    .await;
+    server.user(ALICE, PASSWORD).await;
+    let (receiver, url) = start_receiver().await;
+    let client = server.client(&["--name", "RP", "--redirect-uri", REDIRECT, "--backchannel-logout-uri", &url]).await;
+    let browser = Browser::new();
+    let (code, pkce) = obtain_code(&server, &browser, &client, &[]).await;
+    let tokens = json(redeem(&server, &client, &code, &pkce.verifier).await).await;
+    let id_token = tokens["id_token"].as_str().expect("id_token");
+    let sid = server.verify_jwt(id_token, &client.id, "JWT").await["sid"].as_str().expect("sid").to_string();
+    let refresh = tokens["refresh_token"].as_str().expect("refresh_token");
+    let refreshed =
+        json(token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await)
+            .await;
+    let refreshed_id = refreshed["id_token"].as_str().expect("an ID token from the refresh grant");
+    assert_eq!(server.verify_jwt(refreshed_id, &client.id, "JWT").await["sid"], sid.as_str(), "same sid after refresh");
+
+    // Not yet idle for the whole timeout: nothing is swept.
+    server.clock.advance(599);
+    let purged = oxidp::housekeeping::purge(&server.state).await.expect("purge");
+    assert_eq!(purged.sessions, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.calls.load(Ordering::SeqCst), 0, "a live session is not logged out");
+
+    server.clock.advance(2);
+    let purged = oxidp::housekeeping::purge(&server.state).await.expect("purge");
+    assert_eq!(purged.sessions, 1, "the idle session is swept");
+    let delivered = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(delivered.len(), 1, "the expired session's participant is told");
+    let claims = server.verify_jwt(&delivered[0], &client.id, "logout+jwt").await;
+    assert_eq!(claims["sid"], sid.as_str());
+
+    // A second pass (another instance's, say) finds nothing more to send.
+    let purged = oxidp::housekeeping::purge(&server.state).await.expect("purge");
+    assert_eq!(purged.sessions, 0);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(receiver.calls.load(Ordering::SeqCst), 1, "told once");
 }
 
 async fn attempts(server: &TestServer) -> i64 {
