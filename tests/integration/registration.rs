@@ -266,6 +266,20 @@ async fn the_registration_access_token_reads_updates_and_deletes(backend: Backen
     let refreshed =
         token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(refreshed.status(), 401, "the deleted client cannot authenticate");
+    // Its grants are revoked, not just orphaned: a client made again under the same id (a
+    // metadata document's URL) could otherwise use them.
+    use oxidp::store::GrantStore;
+    let jti = claims_of(tokens["access_token"].as_str().expect("access"))["jti"].as_str().expect("jti").to_string();
+    let state = server.state.db.access_token_state(&jti).await.expect("read").expect("recorded");
+    assert!(state.grant_revoked_at.is_some(), "the deleted client's grant is revoked");
+}
+
+/// A JWT's claims, unverified (the server verified it; the test reads what it says).
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
 }
 
 async fn open_registration_is_limited_and_unused_registrations_expire(backend: Backend) {
