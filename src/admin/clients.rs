@@ -13,7 +13,8 @@ use crate::oauth::{redirect_uri, scope};
 use crate::state::AppState;
 use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, GrantStore, NewClient, StoreError};
 
-const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: [&str; 4] =
+    ["authorization_code", "refresh_token", "client_credentials", crate::oauth::grants::token_exchange::GRANT_TYPE];
 
 /// What a client gets when its registration names no grant types.
 pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
@@ -108,6 +109,9 @@ impl ClientSpec {
         }
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
             return Err(field("grant_types", "client_credentials is not allowed for a public client"));
+        }
+        if self.public && self.grant_types.iter().any(|g| g == crate::oauth::grants::token_exchange::GRANT_TYPE) {
+            return Err(field("grant_types", "token exchange is not allowed for a public client"));
         }
         if self.public && self.resource_server {
             return Err(field(

@@ -48,11 +48,16 @@ pub struct AccessTokenSpec<'a> {
     pub scopes: &'a [String],
     pub audience: Vec<String>,
     pub auth_time: Option<i64>,
+    /// RFC 8693 §4.1: the actor of a delegated token.
+    pub act: Option<Value>,
+    /// An end earlier than the usual lifetime (a token exchanged from a shorter-lived one).
+    pub expires_at: Option<i64>,
 }
 
 pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessToken, OAuthError> {
     let now = state.now();
-    let expires_at = now + state.config.access_token_ttl;
+    let usual = now + state.config.access_token_ttl;
+    let expires_at = spec.expires_at.map_or(usual, |end| end.min(usual));
     let jti = crate::crypto::random_token(16);
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(state.config.issuer.clone()));
@@ -65,6 +70,9 @@ pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessT
     claims.insert("scope".into(), Value::String(scope::join(spec.scopes)));
     if let Some(auth_time) = spec.auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
+    }
+    if let Some(act) = spec.act {
+        claims.insert("act".into(), act);
     }
     let token = state.keys.sign(TYP, &claims)?;
     Ok(MintedAccessToken { token, jti, expires_at })

@@ -31,7 +31,15 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
     let audience = access_token::audience(state, client, resource, &scopes);
     let access = access_token::mint(
         state,
-        AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None },
+        AccessTokenSpec {
+            client,
+            subject: &client.id,
+            scopes: &scopes,
+            audience,
+            auth_time: None,
+            act: None,
+            expires_at: None,
+        },
     )?;
     Ok(TokenResponse {
         access_token: access.token,
@@ -40,5 +48,6 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
         scope: scope::join(&scopes),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }
