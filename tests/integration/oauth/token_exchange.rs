@@ -292,3 +292,23 @@ async fn the_command_line_sets_the_policy(backend: Backend) {
     cli.invalid(&["client", "token-exchange", "--client-id", orders, "--audience", gateway], &["--client-id"]);
     cli.invalid(&["client", "token-exchange", "--client-id", "missing"], &["--client-id"]);
 }
+
+/// Two instances: a token issued at A is exchanged at B; the result is valid at A and is revoked
+/// everywhere with the subject's grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_hold_across_instances() {
+    let (a, b) = pair().await;
+    a.user("alice@example.com", PASSWORD).await;
+    let (gateway, orders, admin) = setup(&a).await;
+    assert_eq!(set_policy(&a, &admin, &gateway.id, json!({ "audiences": [orders.id] })).await.status(), 200);
+    let tokens = user_tokens(&a, &gateway, "alice@example.com").await;
+    let subject = tokens["access_token"].as_str().expect("access token");
+    let form = [("subject_token", subject), ("subject_token_type", ACCESS), ("audience", orders.id.as_str())];
+    let answer = exchange(&b, &gateway, &form).await;
+    assert_eq!(answer.status(), 200, "the policy set at A holds at B");
+    let token = json(answer).await["access_token"].as_str().expect("token").to_string();
+    assert_eq!(introspect(&a, &orders, &token).await["active"], true);
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    assert_eq!(client_post(&b, "/revoke", &gateway, &[("token", refresh)]).await.status(), 200);
+    assert_eq!(introspect(&a, &orders, &token).await["active"], false);
+}
