@@ -7,4 +7,6 @@ pub mod client_pairwise;
 pub mod clients;
 pub mod field;
 pub mod keys;
+pub mod user_export;
+pub mod user_import;
 pub mod users;

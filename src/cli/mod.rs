@@ -14,6 +14,7 @@ mod clients;
 mod keys;
 mod logging;
 mod registration_tokens;
+mod user_transfer;
 mod users;
 
 pub use clients::{CreateClientArgs, create_client};
@@ -92,6 +93,10 @@ enum ClientCommand {
 enum UserCommand {
     /// Create a user with a password.
     Create(users::CreateUserArgs),
+    /// Import people (JSON Lines or CSV), with password hashes from the replaced system.
+    Import(user_transfer::ImportArgs),
+    /// Write every person as JSON Lines (or CSV) to standard output.
+    Export(user_transfer::ExportArgs),
 }
 
 /// A failure with its exit code: 2 for invalid input, 1 for everything else.
@@ -187,6 +192,15 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         Command::Client { command: ClientCommand::TokenExchange(args) } => {
             let state = state(config).await?;
             Ok(Some(client_exchange::set(&state, args).await?))
+        }
+        Command::User { command: UserCommand::Import(args) } => {
+            let state = state(config).await?;
+            Ok(Some(user_transfer::run_import(&state, args).await?))
+        }
+        Command::User { command: UserCommand::Export(args) } => {
+            let state = state(config).await?;
+            user_transfer::run_export(&state, args).await?;
+            Ok(None)
         }
         Command::User { command: UserCommand::Create(args) } => {
             let state = state(config).await?;

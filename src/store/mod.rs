@@ -27,6 +27,7 @@ pub mod registrations;
 pub mod sessions;
 pub mod signing_keys;
 pub mod token_exchange;
+pub mod user_import;
 pub mod users;
 
 use std::str::FromStr;
@@ -56,6 +57,7 @@ pub use registrations::{Registration, RegistrationStore};
 pub use sessions::{DatabaseSessions, Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
 pub use token_exchange::{ExchangePolicy, TokenExchangeStore};
+pub use user_import::{ExportRow, ImportFields, ImportMatch, UserImportStore};
 pub use users::{NewUser, Profile, RoleChange, User, UserFilter, UserStore};
 
 #[derive(Clone, Debug)]

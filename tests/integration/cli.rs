@@ -81,6 +81,16 @@ impl Cli {
         self.run_with(args, &[])
     }
 
+    /// Exit code, stdout and stderr of a run.
+    pub(crate) fn output(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let run = self.run(args);
+        (run.code, run.stdout, run.stderr)
+    }
+
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Exit 0 and exactly one JSON object on stdout.
     pub(crate) fn json(&self, args: &[&str]) -> serde_json::Map<String, Value> {
         let run = self.run(args);

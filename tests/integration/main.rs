@@ -44,3 +44,4 @@ mod storage;
 mod threats;
 mod trusted_issuers;
 mod unauthenticated_work;
+mod user_import;
