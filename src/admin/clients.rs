@@ -13,7 +13,8 @@ use crate::oauth::{redirect_uri, scope};
 use crate::state::AppState;
 use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, NewClient, StoreError};
 
-const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: [&str; 4] =
+    ["authorization_code", "refresh_token", "client_credentials", crate::oauth::device::GRANT_TYPE];
 
 /// What a client gets when its registration names no grant types.
 pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];

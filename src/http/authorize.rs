@@ -103,6 +103,10 @@ fn body_error_message(error: BodyError) -> &'static str {
 
 async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -> Result<Option<Pending>, Response> {
     let Some(id) = id else { return Ok(None) };
+    // A sign-in for a device authorization: its ticket is checked on the confirmation page.
+    if crate::oauth::device::ticket_of_sign_in(id).is_some() {
+        return Ok(None);
+    }
     match authorize::load_pending(state, id, cookies::get(state, req, cookies::AUTHORIZE).as_deref()).await {
         Ok(Some(pending)) => Ok(Some(pending)),
         Ok(None) => {
@@ -243,7 +247,10 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
                 Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
             }
         }
-        None => pages::message("Signed in", "You are signed in. You can close this page."),
+        None => match crate::oauth::device::ticket_of_sign_in(request_field) {
+            Some(ticket) => see_other(&format!("/device/confirm?ticket={ticket}")),
+            None => pages::message("Signed in", "You are signed in. You can close this page."),
+        },
     };
     with_cookie(response, session_cookie)
 }

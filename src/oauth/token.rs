@@ -21,6 +21,7 @@ pub async fn handle(
         }
         "refresh_token" => ("refresh_token", grants::refresh_token::refresh(state, &client, params).await),
         "client_credentials" => ("client_credentials", grants::client_credentials::issue(state, &client, params).await),
+        super::device::GRANT_TYPE => ("device_code", grants::device_code::exchange(state, &client, params).await),
         "password" => {
             return Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)"));
         }
