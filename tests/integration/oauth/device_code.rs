@@ -9,6 +9,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     device_flow_issues_tokens_once,
+    concurrent_polls_redeem_an_approved_code_once,
     polling_too_fast_slows_down_and_the_interval_grows,
     denied_and_expired_device_codes,
     wrong_user_codes_get_a_page_and_entry_is_throttled,
@@ -320,4 +321,22 @@ async fn dynamic_registration_and_admin_api_allow_the_grant(backend: Backend) {
     assert_eq!(status, 201, "{created}");
     let client = TestClient { id: field(&created, "client_id"), secret: None };
     start(&server, &client, "openid").await;
+}
+
+async fn concurrent_polls_redeem_an_approved_code_once(backend: Backend) {
+    let (server, client) = setup(backend).await;
+    let started = start(&server, &client, "openid offline_access").await;
+    approve_in(&server, &Browser::new(), &field(&started, "user_code"), "approve").await;
+    let device_code = field(&started, "device_code");
+    let mut polls = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (url, id, device_code) = (server.url("/token"), client.id.clone(), device_code.clone());
+        polls.spawn(async move {
+            let form = [("grant_type", GRANT), ("device_code", device_code.as_str()), ("client_id", id.as_str())];
+            reqwest::Client::new().post(url).form(&form).send().await.expect("poll").status().as_u16()
+        });
+    }
+    let statuses: Vec<u16> = polls.join_all().await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "one redemption: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
 }
