@@ -16,6 +16,7 @@ on_both_backends!(
     confirmation_is_required_even_through_the_link,
     client_rules_at_both_endpoints,
     dynamic_registration_and_admin_api_allow_the_grant,
+    upstream_sign_in_continues_to_the_confirmation,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -339,4 +340,28 @@ async fn concurrent_polls_redeem_an_approved_code_once(backend: Backend) {
     let statuses: Vec<u16> = polls.join_all().await;
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "one redemption: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
+}
+
+async fn upstream_sign_in_continues_to_the_confirmation(backend: Backend) {
+    let setup = crate::federation::mock_setup(backend, false).await;
+    let (server, browser) = (&setup.b, &setup.browser);
+    let client = device_client(server).await;
+    let started = start(server, &client, "openid").await;
+    let answer = enter(server, browser, &field(&started, "user_code")).await;
+    assert_eq!(answer.status(), 303);
+    let login = location(&answer);
+    let request = query_of(&login)["request"].clone();
+    let page = browser.get(&server.url(&login)).await.text().await.expect("login page");
+    assert!(page.contains(&format!("href=\"/login/corp?request={request}\"")), "the login page offers the upstream");
+
+    let begun = setup.begin_from_login("corp", &request).await;
+    let signed_in = setup.answer("corp", &begun, setup.claims(&begun, "tv-owner", "tv@example.com", true)).await;
+    assert_eq!(signed_in.status(), 303);
+    let next = location(&signed_in);
+    assert!(next.starts_with("/device/confirm?ticket="), "{next}");
+    let html = browser.get(&server.url(&next)).await.text().await.expect("confirmation");
+    assert!(html.contains("Living Room TV") && html.contains(&field(&started, "user_code")), "{html}");
+    assert_eq!(decide(server, browser, &html, "approve").await.status(), 200);
+    let tokens = expect_token(poll(server, &client, &field(&started, "device_code")).await).await;
+    assert!(tokens["id_token"].is_string());
 }
