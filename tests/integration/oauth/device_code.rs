@@ -196,6 +196,16 @@ async fn denied_and_expired_device_codes(backend: Backend) {
     approve_in(&server, &browser, &field(&slow, "user_code"), "approve").await;
     server.clock.advance(600);
     expect_oauth_error(poll(&server, &client, &field(&slow, "device_code")).await, 400, "expired_token").await;
+
+    // Both decisions are audited like consent, with the grant named.
+    let admin = admin_token(&server).await;
+    for action in ["consent.denied", "consent.granted"] {
+        let url = server.url(&format!("/api/v1/admin/audit?action={action}&target={}", client.id));
+        let audit = json(reqwest::Client::new().get(url).bearer_auth(&admin).send().await.expect("audit")).await;
+        let entry = &audit["items"][0];
+        assert_eq!(entry["actor_type"], "user", "{audit}");
+        assert_eq!(entry["details"]["grant_type"], GRANT, "{audit}");
+    }
 }
 
 async fn wrong_user_codes_get_a_page_and_entry_is_throttled(backend: Backend) {
@@ -237,6 +247,10 @@ async fn confirmation_is_required_even_through_the_link(backend: Backend) {
     let link = field(&started, "verification_uri_complete");
     let page = browser.get(&link).await;
     assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.expect("entry page");
     assert_eq!(form_field(&html, "user_code").as_deref(), Some(field(&started, "user_code").as_str()));
     assert!(!html.contains("value=\"deny\""), "the code-entry page has no Deny");
