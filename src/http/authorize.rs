@@ -132,6 +132,13 @@ async fn client_name(state: &SharedState, pending: Option<&Pending>) -> Option<S
     crate::oauth::clients::find(state, &pending.request.client_id).await.ok().flatten().map(|client| client.name)
 }
 
+/// The client of a device authorization the sign-in continues, for the login page's heading.
+async fn device_client_name(state: &SharedState, req: &Request, request_id: &str) -> Option<String> {
+    let ticket = crate::oauth::device::ticket_of_sign_in(request_id)?;
+    let browser = cookies::get(state, req, cookies::AUTHORIZE);
+    crate::oauth::device::confirmation(state, ticket, browser.as_deref()).await.ok().map(|found| found.client.name)
+}
+
 struct LoginForm<'a> {
     request_id: &'a str,
     email: &'a str,
@@ -147,7 +154,10 @@ async fn render_login(
 ) -> Response {
     let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, LOGIN_FORM);
-    let client = client_name(state, pending).await;
+    let client = match client_name(state, pending).await {
+        Some(name) => Some(name),
+        None => device_client_name(state, req, form.request_id).await,
+    };
     let page = LoginPage {
         csrf: &token,
         request_id: form.request_id,

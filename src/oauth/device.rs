@@ -38,8 +38,13 @@ pub const ENTRY_WINDOW: i64 = 600;
 pub const SIGN_IN_PREFIX: &str = "device.";
 
 /// The ticket a sign-in's `request` names, when it continues a device authorization.
+/// Only the shape of a ticket we make (base64url, at most 64 characters) counts.
 pub fn ticket_of_sign_in(request: &str) -> Option<&str> {
-    request.strip_prefix(SIGN_IN_PREFIX)
+    request.strip_prefix(SIGN_IN_PREFIX).filter(|ticket| {
+        !ticket.is_empty()
+            && ticket.len() <= 64
+            && ticket.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Device authorizations a public client (named by its id alone) may start per address.
@@ -317,6 +322,15 @@ mod tests {
         for wrong in ["", "BCDF-GHJ", "BCDF-GHJKL", "ABCD-EFGH", "BCDF-GHJ1", "BCDF_GHJK"] {
             assert_eq!(normalise_user_code(wrong), None, "{wrong}");
         }
+    }
+
+    #[test]
+    fn sign_in_requests_name_a_ticket_only_in_its_shape() {
+        assert_eq!(ticket_of_sign_in("device.abc-DEF_123"), Some("abc-DEF_123"));
+        for other in ["device.", "device.a/b", "device.a b", "device.//evil.example", "abc", "xdevice.abc"] {
+            assert_eq!(ticket_of_sign_in(other), None, "{other}");
+        }
+        assert_eq!(ticket_of_sign_in(&format!("device.{}", "a".repeat(65))), None);
     }
 
     #[test]

@@ -70,6 +70,7 @@ async fn reach_confirmation(server: &TestServer, browser: &Browser, answer: reqw
         let csrf = form_field(&html, "csrf").expect("csrf");
         let request = form_field(&html, "request").expect("request");
         assert!(request.starts_with("device."), "the login form carries the device ticket: {request}");
+        assert!(html.contains("Living Room TV"), "the login page names the client");
         let login = browser
             .post_form(
                 &server.url("/login"),
