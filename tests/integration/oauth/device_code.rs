@@ -17,6 +17,7 @@ on_both_backends!(
     client_rules_at_both_endpoints,
     dynamic_registration_and_admin_api_allow_the_grant,
     upstream_sign_in_continues_to_the_confirmation,
+    public_clients_start_a_limited_number_per_address,
 );
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -255,6 +256,8 @@ async fn confirmation_is_required_even_through_the_link(backend: Backend) {
     let html = page.text().await.expect("entry page");
     assert_eq!(form_field(&html, "user_code").as_deref(), Some(field(&started, "user_code").as_str()));
     assert!(!html.contains("value=\"deny\""), "the code-entry page has no Deny");
+    let no_csrf = browser.post_form(&server.url("/device"), &[("user_code", &field(&started, "user_code"))]).await;
+    assert_eq!(no_csrf.status(), 403, "the code-entry form needs its CSRF token");
     let answer = enter(&server, &browser, &field(&started, "user_code")).await;
     let (confirmation, confirm_location) = reach_confirmation(&server, &browser, answer).await;
     expect_oauth_error(poll(&server, &client, &device_code).await, 400, "authorization_pending").await;
@@ -379,4 +382,18 @@ async fn upstream_sign_in_continues_to_the_confirmation(backend: Backend) {
     assert_eq!(decide(server, browser, &html, "approve").await.status(), 200);
     let tokens = expect_token(poll(server, &client, &field(&started, "device_code")).await).await;
     assert!(tokens["id_token"].is_string());
+}
+
+async fn public_clients_start_a_limited_number_per_address(backend: Backend) {
+    let (server, client) = setup(backend).await;
+    // Each request writes a row, and a public client is named by its id alone: 60 per address
+    // in 10 minutes.
+    for _ in 0..60 {
+        start(&server, &client, "openid").await;
+    }
+    let refused = client_post(&server, "/device_authorization", &client, &[("scope", "openid")]).await;
+    assert!(refused.headers().get("retry-after").is_some(), "{:?}", refused.headers());
+    expect_oauth_error(refused, 429, "temporarily_unavailable").await;
+    server.clock.advance(601);
+    start(&server, &client, "openid").await;
 }
