@@ -13,8 +13,13 @@ use crate::oauth::{redirect_uri, scope};
 use crate::state::AppState;
 use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, GrantStore, NewClient, StoreError};
 
-const GRANT_TYPES: [&str; 4] =
-    ["authorization_code", "refresh_token", "client_credentials", crate::oauth::grants::token_exchange::GRANT_TYPE];
+const GRANT_TYPES: [&str; 5] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    crate::oauth::device::GRANT_TYPE,
+    crate::oauth::grants::token_exchange::GRANT_TYPE,
+];
 
 /// What a client gets when its registration names no grant types.
 pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];

@@ -81,6 +81,10 @@ pub struct Config {
     pub refresh_token_ttl: i64,
     pub refresh_token_max_ttl: i64,
     pub code_ttl: i64,
+    /// RFC 8628: how long a device code and its user code live.
+    pub device_code_ttl: i64,
+    /// RFC 8628: the minimum seconds between two polls of one device code (grows by 5 on `slow_down`).
+    pub device_code_interval: i64,
     pub session_ttl: i64,
     pub session_idle_ttl: i64,
     pub refresh_reuse_grace: i64,
@@ -193,6 +197,8 @@ impl Default for Config {
             refresh_token_ttl: 2_592_000,
             refresh_token_max_ttl: 7_776_000,
             code_ttl: 60,
+            device_code_ttl: 600,
+            device_code_interval: 5,
             session_ttl: 86_400,
             session_idle_ttl: 3_600,
             refresh_reuse_grace: 5,

@@ -29,6 +29,8 @@ impl Config {
             ("OXIDP_REFRESH_TOKEN_TTL", self.refresh_token_ttl),
             ("OXIDP_REFRESH_TOKEN_MAX_TTL", self.refresh_token_max_ttl),
             ("OXIDP_CODE_TTL", self.code_ttl),
+            ("OXIDP_DEVICE_CODE_TTL", self.device_code_ttl),
+            ("OXIDP_DEVICE_CODE_INTERVAL", self.device_code_interval),
             ("OXIDP_SESSION_TTL", self.session_ttl),
             ("OXIDP_SESSION_IDLE_TTL", self.session_idle_ttl),
             ("OXIDP_JWKS_MAX_AGE", self.jwks_max_age),

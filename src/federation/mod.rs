@@ -53,7 +53,10 @@ pub async fn start(
     browser_cookie: Option<&str>,
 ) -> Result<Started, FederationError> {
     let provider = state.federation.get(provider).ok_or(FederationError::UnknownProvider)?;
-    let pending = match request_id.filter(|id| !id.is_empty()) {
+    // A sign-in for a device authorization goes on to its confirmation page, which checks the
+    // ticket (and this browser) again.
+    let device_ticket = request_id.filter(|id| crate::oauth::device::ticket_of_sign_in(id).is_some());
+    let pending = match request_id.filter(|id| !id.is_empty() && device_ticket.is_none()) {
         Some(id) => {
             Some(authorize::load_pending(state, id, browser_cookie).await?.ok_or(FederationError::RequestExpired)?)
         }
@@ -71,7 +74,7 @@ pub async fn start(
     };
     let attempt = LoginAttempt {
         provider: provider.name.clone(),
-        request_id: pending.map(|pending| pending.id),
+        request_id: pending.map(|pending| pending.id).or_else(|| device_ticket.map(str::to_string)),
         pkce_verifier: verifier.secret().clone(),
         nonce,
         created_at: state.now(),

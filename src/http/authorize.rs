@@ -103,6 +103,10 @@ fn body_error_message(error: BodyError) -> &'static str {
 
 async fn pending_or_page(state: &SharedState, req: &Request, id: Option<&str>) -> Result<Option<Pending>, Response> {
     let Some(id) = id else { return Ok(None) };
+    // A sign-in for a device authorization: its ticket is checked on the confirmation page.
+    if crate::oauth::device::ticket_of_sign_in(id).is_some() {
+        return Ok(None);
+    }
     match authorize::load_pending(state, id, cookies::get(state, req, cookies::AUTHORIZE).as_deref()).await {
         Ok(Some(pending)) => Ok(Some(pending)),
         Ok(None) => {
@@ -128,6 +132,13 @@ async fn client_name(state: &SharedState, pending: Option<&Pending>) -> Option<S
     crate::oauth::clients::find(state, &pending.request.client_id).await.ok().flatten().map(|client| client.name)
 }
 
+/// The client of a device authorization the sign-in continues, for the login page's heading.
+async fn device_client_name(state: &SharedState, req: &Request, request_id: &str) -> Option<String> {
+    let ticket = crate::oauth::device::ticket_of_sign_in(request_id)?;
+    let browser = cookies::get(state, req, cookies::AUTHORIZE);
+    crate::oauth::device::confirmation(state, ticket, browser.as_deref()).await.ok().map(|found| found.client.name)
+}
+
 struct LoginForm<'a> {
     request_id: &'a str,
     email: &'a str,
@@ -143,7 +154,10 @@ async fn render_login(
 ) -> Response {
     let csrf = csrf::ensure(state, req);
     let token = csrf.token(state, LOGIN_FORM);
-    let client = client_name(state, pending).await;
+    let client = match client_name(state, pending).await {
+        Some(name) => Some(name),
+        None => device_client_name(state, req, form.request_id).await,
+    };
     let page = LoginPage {
         csrf: &token,
         request_id: form.request_id,
@@ -243,7 +257,10 @@ pub async fn login_submit(req: &Request, body: Body, Data(state): Data<&SharedSt
                 Err(error) => authorize_error(&state.config.issuer, error, request_id(req)),
             }
         }
-        None => pages::message("Signed in", "You are signed in. You can close this page."),
+        None => match crate::oauth::device::ticket_of_sign_in(request_field) {
+            Some(ticket) => see_other(&format!("/device/confirm?ticket={ticket}")),
+            None => pages::message("Signed in", "You are signed in. You can close this page."),
+        },
     };
     with_cookie(response, session_cookie)
 }

@@ -210,3 +210,34 @@ pub fn with_retry_after(mut response: Response, retry_after: Option<i64>) -> Res
     }
     response
 }
+
+/// A refused step of the device pages: the code-entry form again with a message (429 and
+/// `Retry-After` when throttled), or an error page when oxidp itself cannot answer.
+pub enum DeviceRefusal {
+    Form { message: &'static str, status: StatusCode, retry_after: Option<i64> },
+    Outage(AuthorizeError),
+}
+
+/// The one mapping of `DeviceError` for pages.
+pub fn device_refusal(error: crate::oauth::device::DeviceError) -> DeviceRefusal {
+    use crate::oauth::device::DeviceError;
+    match error {
+        DeviceError::UnknownCode => DeviceRefusal::Form {
+            message: "That code is not valid, has expired or was already used. Check the code shown on your device.",
+            status: StatusCode::BAD_REQUEST,
+            retry_after: None,
+        },
+        DeviceError::Throttled { retry_after } => DeviceRefusal::Form {
+            message: "Too many codes were tried. Please wait a while and try again.",
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(retry_after),
+        },
+        DeviceError::TicketExpired => DeviceRefusal::Form {
+            message: "This confirmation has expired or was started in another browser. Enter the code again.",
+            status: StatusCode::BAD_REQUEST,
+            retry_after: None,
+        },
+        DeviceError::Unavailable => DeviceRefusal::Outage(AuthorizeError::Unavailable),
+        DeviceError::Internal(message) => DeviceRefusal::Outage(AuthorizeError::Internal(message)),
+    }
+}

@@ -259,6 +259,9 @@ async fn sign_in(
 }
 
 async fn continue_request(state: &SharedState, req: &Request, id: &str, active: &ActiveSession) -> Response {
+    if let Some(ticket) = crate::oauth::device::ticket_of_sign_in(id) {
+        return see_other(&format!("/device/confirm?ticket={ticket}"));
+    }
     let result = async {
         let browser = cookies::get(state, req, cookies::AUTHORIZE);
         let Some(mut pending) = authorize::load_pending(state, id, browser.as_deref()).await? else {

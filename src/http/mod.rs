@@ -3,6 +3,7 @@
 //! `api/`; both are assembled into one application in `server::routes`.
 
 mod authorize;
+mod device;
 mod discovery;
 mod error;
 mod federation;
@@ -35,6 +36,9 @@ pub fn routes(route: Route) -> Route {
         .at("/register", poem::post(registration::register))
         .at("/register/:client_id", get(registration::read).put(registration::update).delete(registration::delete))
         .at("/par", poem::post(token::par))
+        .at("/device_authorization", poem::post(token::device_authorization))
+        .at("/device", get(device::entry_page).post(device::entry_submit))
+        .at("/device/confirm", get(device::confirm_page).post(device::confirm_submit))
         .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .at("/logout", get(logout::end_session).post(logout::end_session))
         .at("/static/oxidp.css", get(pages::stylesheet))

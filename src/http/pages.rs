@@ -42,6 +42,25 @@ pub struct ConsentPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceEntryPage<'a> {
+    pub csrf: &'a str,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    pub csrf: &'a str,
+    pub ticket: &'a str,
+    pub user_code: &'a str,
+    pub client_name: &'a str,
+    pub user_email: &'a str,
+    pub scopes: Vec<(String, &'static str)>,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub csrf: &'a str,

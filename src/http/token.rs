@@ -109,3 +109,18 @@ pub async fn par(req: &Request, body: Body, Data(state): Data<&SharedState>) -> 
         Err(error) => oauth_json(error),
     }
 }
+
+/// RFC 8628 §3.1–3.2: 200 with the device and user codes, or the token endpoint's JSON errors.
+#[handler]
+pub async fn device_authorization(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
+    let result = async {
+        let (params, credentials) = read_request(state, req, body).await?;
+        crate::oauth::device::authorize(state, &params, &credentials).await
+    }
+    .await;
+    match result.and_then(|response| serde_json::to_string(&response).map_err(|e| OAuthError::Internal(e.to_string())))
+    {
+        Ok(body) => json_ok(body),
+        Err(error) => oauth_json(error),
+    }
+}

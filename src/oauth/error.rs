@@ -43,6 +43,10 @@ constructors! {
     insufficient_scope => InsufficientScope,
     request_not_supported => RequestNotSupported,
     request_uri_not_supported => RequestUriNotSupported,
+    access_denied => AccessDenied,
+    authorization_pending => AuthorizationPending,
+    slow_down => SlowDown,
+    expired_token => ExpiredToken,
 }
 
 impl OAuthError {

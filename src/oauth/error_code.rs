@@ -32,6 +32,10 @@ pub enum ErrorCode {
     // RFC 7591 §3.2.2 (dynamic client registration).
     InvalidRedirectUri,
     InvalidClientMetadata,
+    // RFC 8628 §3.5 (polling with a device code).
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -59,6 +63,9 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }
@@ -81,7 +88,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// Every code and its string, spelt out once more by hand: clients match on these bytes.
-    const WIRE: [(ErrorCode, &str); 21] = [
+    const WIRE: [(ErrorCode, &str); 24] = [
         (InvalidRequest, "invalid_request"),
         (InvalidClient, "invalid_client"),
         (InvalidGrant, "invalid_grant"),
@@ -103,6 +110,9 @@ mod tests {
         (InvalidRequestObject, "invalid_request_object"),
         (InvalidRedirectUri, "invalid_redirect_uri"),
         (InvalidClientMetadata, "invalid_client_metadata"),
+        (AuthorizationPending, "authorization_pending"),
+        (SlowDown, "slow_down"),
+        (ExpiredToken, "expired_token"),
     ];
 
     #[test]

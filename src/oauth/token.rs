@@ -24,6 +24,7 @@ pub async fn handle(
         grants::token_exchange::GRANT_TYPE => {
             ("token_exchange", grants::token_exchange::exchange(state, &client, params).await)
         }
+        super::device::GRANT_TYPE => ("device_code", grants::device_code::exchange(state, &client, params).await),
         "password" => {
             return Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)"));
         }

@@ -45,6 +45,9 @@ impl HousekeepingStore for Db {
         let grants = run("DELETE FROM grants WHERE expires_at < $1").await?;
         let access_tokens = run("DELETE FROM access_tokens WHERE expires_at < $1").await?;
         let one_time_tokens = run("DELETE FROM one_time_tokens WHERE expires_at < $1").await?;
+        // Device authorizations an hour after they expired (a poll meanwhile still hears `expired_token`).
+        let device_codes = run("DELETE FROM device_codes WHERE expires_at < $1 - 3600").await?;
+        let codes = codes + device_codes;
         Ok(Purged { codes, grants, access_tokens, one_time_tokens, ..Purged::default() })
     }
 

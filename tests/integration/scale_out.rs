@@ -44,3 +44,26 @@ async fn tokens_and_sessions_cross_instances() {
     assert_eq!(client_post(&a, "/revoke", &client, &[("token", token)]).await.status(), 200);
     assert_eq!(json(client_post(&b, "/introspect", &client, &[("token", token)]).await).await["active"], false);
 }
+
+/// RFC 8628 across instances: a device code started at A, entered and approved through A,
+/// polled at B; `slow_down` and single use hold across both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_code_approved_at_one_instance_is_polled_at_the_other() {
+    use crate::oauth::device_code::{approve_in, device_client, poll, start};
+    let (a, b) = pair().await;
+    a.user("alice@example.com", PASSWORD).await;
+    let client = device_client(&a).await;
+    let started = start(&a, &client, "openid offline_access").await;
+    let device_code = started["device_code"].as_str().expect("device_code").to_string();
+    let user_code = started["user_code"].as_str().expect("user_code").to_string();
+
+    assert_eq!(json(poll(&b, &client, &device_code).await).await["error"], "authorization_pending");
+    assert_eq!(json(poll(&a, &client, &device_code).await).await["error"], "slow_down", "B's poll counts at A");
+    approve_in(&a, &Browser::new(), &user_code, "approve").await;
+    a.clock.advance(10);
+    let tokens = poll(&b, &client, &device_code).await;
+    assert_eq!(tokens.status(), 200);
+    assert!(json(tokens).await["refresh_token"].is_string());
+    a.clock.advance(10);
+    assert_eq!(json(poll(&a, &client, &device_code).await).await["error"], "invalid_grant", "used once, everywhere");
+}

@@ -385,6 +385,17 @@ impl MockSetup {
         begin(&self.b, &self.rp, &self.browser, provider, "openid profile email").await
     }
 
+    /// The upstream login started from a login page's button for `provider`, whose `request`
+    /// is anything the page carries (a device ticket, for the device grant).
+    pub(crate) async fn begin_from_login(&self, provider: &str, request: &str) -> Begun {
+        let response = self.browser.get(&self.b.url(&format!("/login/{provider}?request={request}"))).await;
+        assert_eq!(response.status(), 302, "starting the upstream login");
+        let binding = set_cookie_value(&response, "oxidp_federation").expect("binding cookie");
+        let location = location(&response);
+        let upstream = query_of(&location);
+        Begun { pkce: pkce(), location, upstream, binding }
+    }
+
     pub(crate) async fn answer(&self, provider: &str, begun: &Begun, claims: Map<String, Value>) -> reqwest::Response {
         self.mock.prepare(claims, SignWith::Published);
         callback(&self.b, &self.browser, provider, &[("code", "upstream-code"), ("state", &begun.upstream["state"])])

@@ -9,6 +9,7 @@ mod client_auth;
 mod client_cache;
 mod client_credentials;
 mod consent;
+pub(crate) mod device_code;
 mod metadata_document;
 mod par;
 mod pkce;

@@ -53,7 +53,7 @@ async fn missing_and_unsupported_grant_types_are_refused(backend: Backend) {
     expect_oauth_error(response, 400, "invalid_request").await;
 
     for grant_type in
-        ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code", "CLIENT_CREDENTIALS", "nonsense"]
+        ["password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", "CLIENT_CREDENTIALS", "nonsense"]
     {
         let response = token_request(
             &server,

@@ -195,6 +195,29 @@ async fn no_issued_secret_is_stored_in_clear(backend: Backend) {
     let (unredeemed, _) = obtain_code(&server, &browser, &client, &[]).await;
     keep("unredeemed code", &unredeemed);
 
+    // The device grant: a device code redeemed, and one whose code was entered in the browser
+    // and waits on the confirmation page (its ticket in the key-value store).
+    let mut user_codes = Vec::new();
+    {
+        use crate::oauth::device_code::{approve_in, device_client, enter, poll, start};
+        let tv = device_client(&server).await;
+        let redeemed = start(&server, &tv, "openid offline_access").await;
+        let user_code = redeemed["user_code"].as_str().expect("user code").to_string();
+        approve_in(&server, &browser, &user_code, "approve").await;
+        let device_code = redeemed["device_code"].as_str().expect("device code");
+        keep("device code", device_code);
+        let device_tokens = json(poll(&server, &tv, device_code).await).await;
+        keep("device access token", device_tokens["access_token"].as_str().expect("access token"));
+        keep("device refresh token", device_tokens["refresh_token"].as_str().expect("refresh token"));
+        let waiting = start(&server, &tv, "openid").await;
+        let waiting_code = waiting["user_code"].as_str().expect("user code").to_string();
+        let entered = enter(&server, &browser, &waiting_code).await;
+        assert_eq!(entered.status(), 303);
+        assert_eq!(browser.get(&server.url(&location(&entered))).await.status(), 200, "confirmation open");
+        keep("waiting device code", waiting["device_code"].as_str().expect("device code"));
+        user_codes.extend([user_code, waiting_code]);
+    }
+
     // One-time codes: a pending verification and an unused reset.
     assert_eq!(
         api_post(&server, "/api/v1/auth/register", None, &json!({ "email": BOB, "password": BOB_PASSWORD }))
@@ -252,6 +275,11 @@ async fn no_issued_secret_is_stored_in_clear(backend: Backend) {
     assert_eq!(updated.status(), 200);
     keep("renewed registration access token", json(updated).await["registration_access_token"].as_str().expect("t"));
 
+    // User codes are short (8 letters), so they are checked as typed and as stored, normalised.
+    for code in user_codes {
+        secrets.push(("user code".into(), code.replace('-', "")));
+        secrets.push(("user code as shown".into(), code));
+    }
     let dump = full_database_dump(&server).await;
     // The dump is real: it has the rows the flows wrote, with their keyed hashes.
     assert!(dump.contains(&client.id) && dump.contains(ALICE) && dump.contains(BOB), "dump:\n{dump}");
