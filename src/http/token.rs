@@ -24,7 +24,13 @@ async fn read_request(state: &AppState, req: &Request, body: Body) -> Result<(Pa
     })?;
     let source = crate::web::client_ip(state, req);
     let endpoint = format!("{}{}", state.config.issuer, req.uri().path());
-    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source, endpoint }))
+    let dpop = dpop_headers(req);
+    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source, endpoint, dpop }))
+}
+
+/// Every `DPoP` header as sent (the core refuses more than one); unreadable ones as empty.
+pub fn dpop_headers(req: &Request) -> Vec<String> {
+    req.headers().get_all("dpop").iter().map(|value| value.to_str().unwrap_or_default().to_string()).collect()
 }
 
 /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).

@@ -48,6 +48,8 @@ pub struct AccessTokenSpec<'a> {
     pub scopes: &'a [String],
     pub audience: Vec<String>,
     pub auth_time: Option<i64>,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
 }
 
 pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessToken, OAuthError> {
@@ -65,6 +67,9 @@ pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessT
     claims.insert("scope".into(), Value::String(scope::join(spec.scopes)));
     if let Some(auth_time) = spec.auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
+    }
+    if let Some(jkt) = spec.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
     }
     let token = state.keys.sign(TYP, &claims)?;
     Ok(MintedAccessToken { token, jti, expires_at })
@@ -133,5 +138,6 @@ pub fn parse_signed(state: &AppState, token: &str) -> Result<ValidatedAccessToke
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at, grant_id: None })
+    let jkt = claims.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str).map(str::to_string);
+    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at, grant_id: None, jkt })
 }

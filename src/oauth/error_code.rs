@@ -32,6 +32,9 @@ pub enum ErrorCode {
     // RFC 7591 §3.2.2 (dynamic client registration).
     InvalidRedirectUri,
     InvalidClientMetadata,
+    // RFC 9449 §5, §7.1, §8 (DPoP).
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -59,6 +62,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -81,7 +86,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// Every code and its string, spelt out once more by hand: clients match on these bytes.
-    const WIRE: [(ErrorCode, &str); 21] = [
+    const WIRE: [(ErrorCode, &str); 23] = [
         (InvalidRequest, "invalid_request"),
         (InvalidClient, "invalid_client"),
         (InvalidGrant, "invalid_grant"),
@@ -103,6 +108,8 @@ mod tests {
         (InvalidRequestObject, "invalid_request_object"),
         (InvalidRedirectUri, "invalid_redirect_uri"),
         (InvalidClientMetadata, "invalid_client_metadata"),
+        (InvalidDpopProof, "invalid_dpop_proof"),
+        (UseDpopNonce, "use_dpop_nonce"),
     ];
 
     #[test]

@@ -8,7 +8,12 @@ use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::Client;
 
-pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
     }
@@ -31,11 +36,11 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
     let audience = access_token::audience(state, client, resource, &scopes);
     let access = access_token::mint(
         state,
-        AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None },
+        AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None, jkt },
     )?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: crate::oauth::token_response::token_type(jkt),
         expires_in: state.config.access_token_ttl,
         scope: scope::join(&scopes),
         refresh_token: None,

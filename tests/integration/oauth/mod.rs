@@ -9,6 +9,7 @@ mod client_auth;
 mod client_cache;
 mod client_credentials;
 mod consent;
+mod dpop;
 mod metadata_document;
 mod par;
 mod pkce;
