@@ -79,13 +79,7 @@ const DPOP_NONCE: &str = "dpop-nonce";
 
 /// RFC 9449 §7.1: the `DPoP` challenge, naming the algorithms proofs may use.
 fn dpop_challenge(error: ErrorCode, description: &str) -> poem::http::HeaderValue {
-    let value = format!(
-        "{} algs=\"{}\", error=\"{error}\", error_description=\"{}\"",
-        crate::oauth::dpop::SCHEME,
-        crate::oauth::dpop::ALGS.join(" "),
-        description.replace(['"', '\\'], "'")
-    );
-    value.parse().unwrap_or_else(|_| static_header("DPoP"))
+    crate::oauth::dpop::challenge(error, description).parse().unwrap_or_else(|_| static_header("DPoP"))
 }
 
 /// Errors of resources (`/userinfo`): as [`oauth_json`], but a DPoP failure is 401 with a

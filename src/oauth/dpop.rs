@@ -206,6 +206,16 @@ pub fn is_thumbprint(text: &str) -> bool {
     text.len() == 43 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// RFC 9449 §7.1: the `WWW-Authenticate` challenge of a refused resource request, naming
+/// the algorithms proofs may use.
+pub fn challenge(error: ErrorCode, description: &str) -> String {
+    format!(
+        "{SCHEME} algs=\"{}\", error=\"{error}\", error_description=\"{}\"",
+        ALGS.join(" "),
+        description.replace(['"', '\\'], "'")
+    )
+}
+
 /// How a resource request presented its access token.
 pub enum Presentation<'a> {
     /// `Authorization: Bearer` (or the form body at /userinfo).

@@ -23,7 +23,9 @@ pub async fn handle(
             ("authorization_code", grants::authorization_code::exchange(state, &client, params, jkt).await)
         }
         "refresh_token" => ("refresh_token", grants::refresh_token::refresh(state, &client, params, jkt).await),
-        "client_credentials" => ("client_credentials", grants::client_credentials::issue(state, &client, params, jkt).await),
+        "client_credentials" => {
+            ("client_credentials", grants::client_credentials::issue(state, &client, params, jkt).await)
+        }
         "password" => {
             return Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)"));
         }

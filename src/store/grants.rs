@@ -79,7 +79,8 @@ pub trait GrantStore {
 
 impl GrantStore for Db {
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
-        let sql = format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let sql =
+            format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         on_pool!(self, |pool| sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(&g.id)
             .bind(&g.client_id)

@@ -7,9 +7,9 @@
 //! are then the request.
 
 use super::{AuthorizationRequest, AuthorizeError, checks, limits, request_object};
-use crate::oauth::{OAuthError, dpop};
 use crate::oauth::client_auth::{self, ClientCredentials};
 use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, dpop};
 use crate::state::AppState;
 use crate::store::Client;
 

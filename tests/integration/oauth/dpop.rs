@@ -25,6 +25,8 @@ on_both_backends!(
     a_proof_at_par_binds_the_code,
     a_dpop_bound_client_must_send_a_proof,
     nonces_are_required_when_switched_on,
+    oxidps_own_api_takes_the_dpop_scheme,
+    a_registered_client_may_ask_for_dpop_bound_tokens,
 );
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -151,7 +153,13 @@ async fn expect_dpop_token(response: reqwest::Response, key: &Key) -> Value {
     body
 }
 
-async fn redeem_dpop(server: &TestServer, client: &TestClient, code: &str, pkce: &Pkce, proof: Option<&str>) -> reqwest::Response {
+async fn redeem_dpop(
+    server: &TestServer,
+    client: &TestClient,
+    code: &str,
+    pkce: &Pkce,
+    proof: Option<&str>,
+) -> reqwest::Response {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -232,12 +240,14 @@ async fn bad_proofs_are_refused_at_the_token_endpoint(backend: Backend) {
     let service = server.client(SERVICE).await;
     let (key, other) = (Key::es256(), Key::es256());
     let now = server.clock_now();
-    let refused = |proof: String, why: &'static str| {
+    // Each refusal for its own reason (the description names it).
+    let refused = |proof: String, reason: &'static str| {
         let (server, service) = (&server, &service);
         async move {
             let response = post_dpop(server, "/token", service, &CLIENT_CREDENTIALS, &[&proof]).await;
             let body = expect_oauth_error(response, 400, "invalid_dpop_proof").await;
-            eprintln!("{why}: {}", body["error_description"]);
+            let description = body["error_description"].as_str().unwrap_or_default();
+            assert!(description.contains(reason), "expected '{reason}', got '{description}'");
         }
     };
     let with_claim = |name: &str, value: Value| {
@@ -251,13 +261,15 @@ async fn bad_proofs_are_refused_at_the_token_endpoint(backend: Backend) {
         key.sign(header, claims(&server, "POST", "/token"))
     };
 
-    refused(with_header("typ", json!("JWT")), "wrong typ").await;
-    refused(with_header("jwk", json!(null)), "no jwk").await;
+    refused(with_header("typ", json!("JWT")), "typ must be dpop+jwt").await;
+    let mut no_jwk = key.header();
+    no_jwk.remove("jwk");
+    refused(key.sign(no_jwk, claims(&server, "POST", "/token")), "no jwk header").await;
     let mut private = key.public.as_ref().clone();
     private.insert("d".into(), json!(b64([7u8; 32])));
-    refused(with_header("jwk", Value::Object(private)), "private key in jwk").await;
+    refused(with_header("jwk", Value::Object(private)), "private key material").await;
     // Signed by another key than the one in the header.
-    refused(other.sign(key.header(), claims(&server, "POST", "/token")), "bad signature").await;
+    refused(other.sign(key.header(), claims(&server, "POST", "/token")), "signature does not verify").await;
     // alg none: an unsigned token.
     let unsigned = {
         let mut header = key.header();
@@ -265,7 +277,7 @@ async fn bad_proofs_are_refused_at_the_token_endpoint(backend: Backend) {
         let claims = Value::Object(claims(&server, "POST", "/token"));
         format!("{}.{}.", b64(Value::Object(header).to_string()), b64(claims.to_string()))
     };
-    refused(unsigned, "alg none").await;
+    refused(unsigned, "alg must be one of").await;
     // HS256 with the public key's bytes as the secret.
     let hmac = josekit::jws::HS256.signer_from_bytes(key.public.to_string().as_bytes()).expect("hmac");
     let hs256 = josekit::jwt::encode_with_signer(
@@ -274,15 +286,14 @@ async fn bad_proofs_are_refused_at_the_token_endpoint(backend: Backend) {
         &hmac,
     )
     .expect("sign");
-    refused(hs256, "HS256").await;
-    refused(key.proof(&server, "POST", "/par"), "htu of another endpoint").await;
-    refused(with_claim("htu", json!(server.url("/token").replace("127.0.0.1", "localhost"))), "htu of another host")
-        .await;
-    refused(key.proof(&server, "GET", "/token"), "wrong htm").await;
-    refused(with_claim("iat", json!(now - 61)), "stale iat").await;
-    refused(with_claim("iat", json!(now + 61)), "iat in the future").await;
-    refused(with_claim("jti", json!("")), "empty jti").await;
-    refused("not.a.jwt".into(), "garbage").await;
+    refused(hs256, "alg must be one of").await;
+    refused(key.proof(&server, "POST", "/par"), "htu must be").await;
+    refused(with_claim("htu", json!(server.url("/token").replace("127.0.0.1", "localhost"))), "htu must be").await;
+    refused(key.proof(&server, "GET", "/token"), "htm must be POST").await;
+    refused(with_claim("iat", json!(now - 61)), "iat must be within 60 seconds").await;
+    refused(with_claim("iat", json!(now + 61)), "iat must be within 60 seconds").await;
+    refused(with_claim("jti", json!("")), "needs a jti").await;
+    refused("not.a.jwt".into(), "not a JWS").await;
 
     // Two DPoP headers.
     let (a, b) = (key.proof(&server, "POST", "/token"), key.proof(&server, "POST", "/token"));
@@ -293,7 +304,7 @@ async fn bad_proofs_are_refused_at_the_token_endpoint(backend: Backend) {
     let good = key.proof(&server, "POST", "/token");
     let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&good]).await;
     expect_dpop_token(response, &key).await;
-    refused(good, "replayed jti").await;
+    refused(good, "already used").await;
     // Within the leeway either side is fine.
     let response =
         post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&with_claim("iat", json!(now - 59))]).await;
@@ -307,7 +318,8 @@ async fn every_advertised_algorithm_is_accepted(backend: Backend) {
     assert_eq!(discovery["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA", "RS256", "PS256"]));
     for alg in ["ES256", "EdDSA", "RS256", "PS256"] {
         let key = Key::of(alg);
-        let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&key.proof(&server, "POST", "/token")]).await;
+        let response =
+            post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&key.proof(&server, "POST", "/token")]).await;
         expect_dpop_token(response, &key).await;
     }
     // Without a proof, a client not registered for DPoP gets a Bearer token.
@@ -424,7 +436,8 @@ async fn a_dpop_bound_client_must_send_a_proof(backend: Backend) {
     let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[]).await;
     expect_oauth_error(response, 400, "invalid_dpop_proof").await;
     let key = Key::es256();
-    let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&key.proof(&server, "POST", "/token")]).await;
+    let response =
+        post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&key.proof(&server, "POST", "/token")]).await;
     expect_dpop_token(response, &key).await;
     // The administrators' view shows the setting.
     let admin = admin_token(&server).await;
@@ -442,23 +455,115 @@ async fn nonces_are_required_when_switched_on(backend: Backend) {
     let service = server.client(SERVICE).await;
     let key = Key::es256();
     let nonce = fetch_nonce(&server, &service, &key).await;
-    let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &nonce)]).await;
+    let response =
+        post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &nonce)]).await;
     expect_dpop_token(response, &key).await;
 
     // Ten minutes later the nonce is stale: a new one comes with the refusal.
     server.clock.advance(601);
-    let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &nonce)]).await;
+    let response =
+        post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &nonce)]).await;
     let fresh = response.headers().get("dpop-nonce").map(|v| v.to_str().expect("ascii").to_string());
     expect_oauth_error(response, 400, "use_dpop_nonce").await;
     assert_ne!(fresh.as_deref(), Some(nonce.as_str()));
     let forged = format!("{}.AAAA", nonce.split('.').next().expect("window"));
-    let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &forged)]).await;
+    let response =
+        post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &forged)]).await;
     expect_oauth_error(response, 400, "use_dpop_nonce").await;
+
+    // At /userinfo: 401 with a DPoP challenge and the nonce, then the same request with it.
+    let client = public_client_with_alice(&server).await;
+    let nonce = fresh.expect("DPoP-Nonce header");
+    let (code, pkce) = obtain_code(&server, &Browser::new(), &client, &[]).await;
+    let tokens = redeem_dpop(&server, &client, &code, &pkce, Some(&nonce_proof(&server, &key, &nonce))).await;
+    let tokens = expect_dpop_token(tokens, &key).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let scheme = format!("DPoP {access}");
+    let response = userinfo(&server, &scheme, &[&key.proof_for(&server, "GET", "/userinfo", access)]).await;
+    assert_eq!(response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()), Some(nonce.as_str()));
+    expect_dpop_challenge(response, "use_dpop_nonce").await;
+    let mut claims = claims(&server, "GET", "/userinfo");
+    claims.insert("ath".into(), json!(b64(sha2::Sha256::digest(access.as_bytes()))));
+    claims.insert("nonce".into(), json!(nonce));
+    assert_eq!(userinfo(&server, &scheme, &[&key.sign(key.header(), claims)]).await.status(), 200);
+}
+
+async fn oxidps_own_api_takes_the_dpop_scheme(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.user("alice@example.com", PASSWORD).await;
+    let client = server
+        .client(&[
+            "--name",
+            "Console",
+            "--public",
+            "--first-party",
+            "--scopes",
+            "openid account",
+            "--redirect-uri",
+            REDIRECT,
+        ])
+        .await;
+    let key = Key::es256();
+    let (code, pkce) = obtain_code(&server, &Browser::new(), &client, &[("scope", "openid account")]).await;
+    let proof = key.proof(&server, "POST", "/token");
+    let tokens = expect_dpop_token(redeem_dpop(&server, &client, &code, &pkce, Some(&proof)).await, &key).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let me = |authorization: String, proofs: Vec<String>| {
+        let server = &server;
+        async move {
+            let mut request =
+                reqwest::Client::new().get(server.url("/api/v1/users/me")).header("Authorization", authorization);
+            for proof in proofs {
+                request = request.header("DPoP", proof);
+            }
+            request.send().await.expect("me")
+        }
+    };
+    let ok = me(format!("DPoP {access}"), vec![key.proof_for(&server, "GET", "/api/v1/users/me", access)]).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(json(ok).await["email"], "alice@example.com");
+
+    // Refusals are problem JSON with a DPoP challenge.
+    let refused = |response: reqwest::Response, code: &'static str| async move {
+        let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().expect("ascii").to_string());
+        assert_eq!(response.status(), 401);
+        let challenge = challenge.expect("challenge");
+        assert!(challenge.starts_with("DPoP ") && challenge.contains(&format!("error=\"{code}\"")), "{challenge}");
+        assert_eq!(json(response).await["code"], code);
+    };
+    refused(me(format!("Bearer {access}"), vec![]).await, "invalid_token").await;
+    refused(me(format!("DPoP {access}"), vec![]).await, "invalid_dpop_proof").await;
+    let no_ath = key.proof(&server, "GET", "/api/v1/users/me");
+    refused(me(format!("DPoP {access}"), vec![no_ath]).await, "invalid_dpop_proof").await;
+    let elsewhere = key.proof_for(&server, "GET", "/api/v1/users/me/identities", access);
+    refused(me(format!("DPoP {access}"), vec![elsewhere]).await, "invalid_dpop_proof").await;
+}
+
+async fn a_registered_client_may_ask_for_dpop_bound_tokens(backend: Backend) {
+    use oxidp::store::ClientStore;
+    let server = TestServer::start_with(backend, |config| {
+        config.dynamic_registration = oxidp::config::DynamicRegistration::Open;
+    })
+    .await;
+    let metadata = json!({
+        "client_name": "Native",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "dpop_bound_access_tokens": true,
+    });
+    let response = reqwest::Client::new().post(server.url("/register")).json(&metadata).send().await.expect("register");
+    assert_eq!(response.status(), 201);
+    let registered = json(response).await;
+    assert_eq!(registered["dpop_bound_access_tokens"], true, "{registered}");
+    let id = registered["client_id"].as_str().expect("client_id");
+    let client = server.state.db.client_by_id(id).await.expect("store").expect("client");
+    assert!(client.dpop_bound_access_tokens);
 }
 
 /// A refused proof without a nonce: 400 `use_dpop_nonce` with the nonce in `DPoP-Nonce`.
 async fn fetch_nonce(server: &TestServer, client: &TestClient, key: &Key) -> String {
-    let response = post_dpop(server, "/token", client, &CLIENT_CREDENTIALS, &[&key.proof(server, "POST", "/token")]).await;
+    let response =
+        post_dpop(server, "/token", client, &CLIENT_CREDENTIALS, &[&key.proof(server, "POST", "/token")]).await;
     let nonce = response.headers().get("dpop-nonce").map(|v| v.to_str().expect("ascii").to_string());
     expect_oauth_error(response, 400, "use_dpop_nonce").await;
     nonce.expect("DPoP-Nonce header")
