@@ -16,16 +16,16 @@ use super::{SERVICE, expect_oauth_error, introspect};
 use crate::common::*;
 use crate::on_both_backends;
 
+mod resources;
+
 on_both_backends!(
     a_code_flow_binds_access_and_refresh_tokens_to_the_key,
     bad_proofs_are_refused_at_the_token_endpoint,
     every_advertised_algorithm_is_accepted,
-    userinfo_checks_the_scheme_the_proof_and_ath,
     dpop_jkt_binds_the_code_to_a_key,
     a_proof_at_par_binds_the_code,
     a_dpop_bound_client_must_send_a_proof,
     nonces_are_required_when_switched_on,
-    oxidps_own_api_takes_the_dpop_scheme,
     a_registered_client_may_ask_for_dpop_bound_tokens,
 );
 
@@ -327,45 +327,6 @@ async fn every_advertised_algorithm_is_accepted(backend: Backend) {
     assert_eq!(json(response).await["token_type"], "Bearer");
 }
 
-async fn userinfo_checks_the_scheme_the_proof_and_ath(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let client = public_client_with_alice(&server).await;
-    let (key, other) = (Key::es256(), Key::es256());
-    let (code, pkce) = obtain_code(&server, &Browser::new(), &client, &[]).await;
-    let proof = key.proof(&server, "POST", "/token");
-    let tokens = expect_dpop_token(redeem_dpop(&server, &client, &code, &pkce, Some(&proof)).await, &key).await;
-    let access = tokens["access_token"].as_str().expect("access");
-    let scheme = format!("DPoP {access}");
-
-    let ok = userinfo(&server, &scheme, &[&key.proof_for(&server, "GET", "/userinfo", access)]).await;
-    assert_eq!(ok.status(), 200);
-    assert!(json(ok).await["sub"].is_string());
-
-    // A bound token sent as Bearer.
-    expect_dpop_challenge(userinfo(&server, &format!("Bearer {access}"), &[]).await, "invalid_token").await;
-    // The DPoP scheme without a proof, without ath, with another token's ath, by another key,
-    // for another method, replayed.
-    expect_dpop_challenge(userinfo(&server, &scheme, &[]).await, "invalid_dpop_proof").await;
-    let no_ath = key.proof(&server, "GET", "/userinfo");
-    expect_dpop_challenge(userinfo(&server, &scheme, &[&no_ath]).await, "invalid_dpop_proof").await;
-    let wrong_ath = key.proof_for(&server, "GET", "/userinfo", "another-token");
-    expect_dpop_challenge(userinfo(&server, &scheme, &[&wrong_ath]).await, "invalid_dpop_proof").await;
-    let other_key = other.proof_for(&server, "GET", "/userinfo", access);
-    expect_dpop_challenge(userinfo(&server, &scheme, &[&other_key]).await, "invalid_dpop_proof").await;
-    let post = key.proof_for(&server, "POST", "/userinfo", access);
-    expect_dpop_challenge(userinfo(&server, &scheme, &[&post]).await, "invalid_dpop_proof").await;
-    let once = key.proof_for(&server, "GET", "/userinfo", access);
-    assert_eq!(userinfo(&server, &scheme, &[&once]).await.status(), 200);
-    expect_dpop_challenge(userinfo(&server, &scheme, &[&once]).await, "invalid_dpop_proof").await;
-
-    // An unbound token sent with the DPoP scheme.
-    let (code, pkce) = obtain_code(&server, &Browser::new(), &client, &[]).await;
-    let plain = json(redeem_dpop(&server, &client, &code, &pkce, None).await).await;
-    let plain = plain["access_token"].as_str().expect("access");
-    let proof = key.proof_for(&server, "GET", "/userinfo", plain);
-    expect_dpop_challenge(userinfo(&server, &format!("DPoP {plain}"), &[&proof]).await, "invalid_token").await;
-}
-
 async fn dpop_jkt_binds_the_code_to_a_key(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = public_client_with_alice(&server).await;
@@ -448,6 +409,17 @@ async fn a_dpop_bound_client_must_send_a_proof(backend: Backend) {
         .await
         .expect("admin view");
     assert_eq!(json(view).await["dpop_bound_access_tokens"], true);
+    // An administrator lifts the requirement: Bearer tokens again.
+    let patched = reqwest::Client::new()
+        .patch(server.url(&format!("/api/v1/admin/clients/{}", service.id)))
+        .bearer_auth(&admin)
+        .json(&json!({ "dpop_bound_access_tokens": false }))
+        .send()
+        .await
+        .expect("admin patch");
+    assert_eq!(json(patched).await["dpop_bound_access_tokens"], false);
+    let response = post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[]).await;
+    assert_eq!(json(response).await["token_type"], "Bearer");
 }
 
 async fn nonces_are_required_when_switched_on(backend: Backend) {
@@ -457,6 +429,8 @@ async fn nonces_are_required_when_switched_on(backend: Backend) {
     let nonce = fetch_nonce(&server, &service, &key).await;
     let response =
         post_dpop(&server, "/token", &service, &CLIENT_CREDENTIALS, &[&nonce_proof(&server, &key, &nonce)]).await;
+    // A success hands out the current nonce as well.
+    assert_eq!(response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()), Some(nonce.as_str()));
     expect_dpop_token(response, &key).await;
 
     // Ten minutes later the nonce is stale: a new one comes with the refusal.
@@ -486,57 +460,6 @@ async fn nonces_are_required_when_switched_on(backend: Backend) {
     claims.insert("ath".into(), json!(b64(sha2::Sha256::digest(access.as_bytes()))));
     claims.insert("nonce".into(), json!(nonce));
     assert_eq!(userinfo(&server, &scheme, &[&key.sign(key.header(), claims)]).await.status(), 200);
-}
-
-async fn oxidps_own_api_takes_the_dpop_scheme(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    server.user("alice@example.com", PASSWORD).await;
-    let client = server
-        .client(&[
-            "--name",
-            "Console",
-            "--public",
-            "--first-party",
-            "--scopes",
-            "openid account",
-            "--redirect-uri",
-            REDIRECT,
-        ])
-        .await;
-    let key = Key::es256();
-    let (code, pkce) = obtain_code(&server, &Browser::new(), &client, &[("scope", "openid account")]).await;
-    let proof = key.proof(&server, "POST", "/token");
-    let tokens = expect_dpop_token(redeem_dpop(&server, &client, &code, &pkce, Some(&proof)).await, &key).await;
-    let access = tokens["access_token"].as_str().expect("access");
-    let me = |authorization: String, proofs: Vec<String>| {
-        let server = &server;
-        async move {
-            let mut request =
-                reqwest::Client::new().get(server.url("/api/v1/users/me")).header("Authorization", authorization);
-            for proof in proofs {
-                request = request.header("DPoP", proof);
-            }
-            request.send().await.expect("me")
-        }
-    };
-    let ok = me(format!("DPoP {access}"), vec![key.proof_for(&server, "GET", "/api/v1/users/me", access)]).await;
-    assert_eq!(ok.status(), 200);
-    assert_eq!(json(ok).await["email"], "alice@example.com");
-
-    // Refusals are problem JSON with a DPoP challenge.
-    let refused = |response: reqwest::Response, code: &'static str| async move {
-        let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().expect("ascii").to_string());
-        assert_eq!(response.status(), 401);
-        let challenge = challenge.expect("challenge");
-        assert!(challenge.starts_with("DPoP ") && challenge.contains(&format!("error=\"{code}\"")), "{challenge}");
-        assert_eq!(json(response).await["code"], code);
-    };
-    refused(me(format!("Bearer {access}"), vec![]).await, "invalid_token").await;
-    refused(me(format!("DPoP {access}"), vec![]).await, "invalid_dpop_proof").await;
-    let no_ath = key.proof(&server, "GET", "/api/v1/users/me");
-    refused(me(format!("DPoP {access}"), vec![no_ath]).await, "invalid_dpop_proof").await;
-    let elsewhere = key.proof_for(&server, "GET", "/api/v1/users/me/identities", access);
-    refused(me(format!("DPoP {access}"), vec![elsewhere]).await, "invalid_dpop_proof").await;
 }
 
 async fn a_registered_client_may_ask_for_dpop_bound_tokens(backend: Backend) {
