@@ -514,4 +514,13 @@ async fn nonces_and_replays_hold_across_instances() {
     expect_dpop_token(post_dpop(&a, "/token", &service, &CLIENT_CREDENTIALS, &[&proof]).await, &key).await;
     let replay = post_dpop(&b, "/token", &service, &CLIENT_CREDENTIALS, &[&proof]).await;
     expect_oauth_error(replay, 400, "invalid_dpop_proof").await;
+
+    // htu is the issuer's URL, never the address B was reached at.
+    assert_ne!(b.base, b.state.config.issuer);
+    let mut claims = claims(&b, "POST", "/token");
+    claims.insert("htu".into(), json!(b.url("/token")));
+    claims.insert("nonce".into(), json!(nonce));
+    let by_host = key.sign(key.header(), claims);
+    let response = post_dpop(&b, "/token", &service, &CLIENT_CREDENTIALS, &[&by_host]).await;
+    expect_oauth_error(response, 400, "invalid_dpop_proof").await;
 }
