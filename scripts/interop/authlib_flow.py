@@ -72,6 +72,8 @@ warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
 SCOPE = "openid profile email offline_access"
 JWT_CLIENT_SCOPE = "openid email"
 JWT_CLIENT_ALG = "ES256"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 TIMEOUT = 10
 LEEWAY = 5  # seconds of clock tolerance when checking exp / iat
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -161,6 +163,7 @@ CHECKS = [
     "authorization response for the private_key_jwt client (state, iss)",
     "token exchange (authlib fetch_token, private_key_jwt, PKCE)",
     "ID token of the private_key_jwt client",
+    "token exchange for another audience (RFC 8693, authlib fetch_token, private_key_jwt)",
 ]
 
 
@@ -843,7 +846,7 @@ def run(args, report: Report, closing: list):
     jwt_metadata = {
         "client_name": "authlib interop (private_key_jwt)",
         "redirect_uris": [args.redirect_uri],
-        "grant_types": ["authorization_code"],
+        "grant_types": ["authorization_code", TOKEN_EXCHANGE],
         "response_types": ["code"],
         "token_endpoint_auth_method": "private_key_jwt",
         "token_endpoint_auth_signing_alg": JWT_CLIENT_ALG,
@@ -963,6 +966,39 @@ def run(args, report: Report, closing: list):
         return "signature, iss, aud, azp, nonce, at_hash, amr; same sub as for the first client"
 
     report.check("ID token of the private_key_jwt client", jwt_id_token, fatal=False)
+
+    # -- token exchange (RFC 8693): the private_key_jwt client trades its access token for one
+    # meant for the first client (the server runs with OXIDP_TOKEN_EXCHANGE_AUDIENCES=registered-clients)
+    def token_exchange():
+        token = jwt_client.fetch_token(
+            metadata["token_endpoint"],
+            grant_type=TOKEN_EXCHANGE,
+            subject_token=jwt_tokens["access_token"],
+            subject_token_type=ACCESS_TOKEN_TYPE,
+            audience=client_id,
+        )
+        sent = parse_qs(jwt_responses[-1].request.body or "")
+        if sent.get("grant_type") != [TOKEN_EXCHANGE] or not sent.get("client_assertion"):
+            raise CheckFailed(f"authlib sent {sorted(sent)}")
+        if token.get("issued_token_type") != ACCESS_TOKEN_TYPE:
+            raise CheckFailed(f"issued_token_type is {token.get('issued_token_type')!r}")
+        if token.get("refresh_token"):
+            raise CheckFailed("an exchange issued a refresh token")
+        validator = AccessTokenValidator(issuer, client_id, keyset)
+        try:
+            claims = validator.authenticate_token(token["access_token"])
+            validator.validate_token(claims, ["email"], None)
+        except Exception as error:
+            raise CheckFailed(f"authlib rejects the exchanged token: {type(error).__name__}: {error}") from error
+        if claims.get("sub") != id_claims.get("sub") or claims.get("client_id") != jwt_client_id:
+            raise CheckFailed(f"sub {claims.get('sub')!r}, client_id {claims.get('client_id')!r}")
+        return f"aud = the first client, same sub, scope {claims.get('scope')!r}, issued_token_type access_token"
+
+    report.check(
+        "token exchange for another audience (RFC 8693, authlib fetch_token, private_key_jwt)",
+        token_exchange,
+        fatal=False,
+    )
 
 
 def parse_args(argv):

@@ -65,6 +65,7 @@ export OXIDP_DATABASE_URL="sqlite://$tmp/oxidp.db?mode=rwc"
 export OXIDP_KEYS_DIR="$tmp/keys"
 export OXIDP_REFRESH_REUSE_GRACE=0
 export OXIDP_DYNAMIC_REGISTRATION=token
+export OXIDP_TOKEN_EXCHANGE_AUDIENCES=registered-clients
 
 email="interop-user@example.com"
 password="authlib-Interop-passphrase-42"

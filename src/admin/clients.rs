@@ -11,9 +11,10 @@ use crate::crypto::random_token;
 use crate::oauth::client_auth::SECRET_HASH_PURPOSE;
 use crate::oauth::{redirect_uri, scope};
 use crate::state::AppState;
-use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, NewClient, StoreError};
+use crate::store::{BackchannelStore, Client, ClientJwtAuthStore, ClientStore, GrantStore, NewClient, StoreError};
 
-const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: [&str; 4] =
+    ["authorization_code", "refresh_token", "client_credentials", crate::oauth::grants::token_exchange::GRANT_TYPE];
 
 /// What a client gets when its registration names no grant types.
 pub const DEFAULT_GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
@@ -111,6 +112,9 @@ impl ClientSpec {
         }
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
             return Err(field("grant_types", "client_credentials is not allowed for a public client"));
+        }
+        if self.public && self.grant_types.iter().any(|g| g == crate::oauth::grants::token_exchange::GRANT_TYPE) {
+            return Err(field("grant_types", "token exchange is not allowed for a public client"));
         }
         if self.public && self.resource_server {
             return Err(field(
@@ -352,12 +356,13 @@ pub async fn update(
     Ok(client)
 }
 
-/// Deletes a client; its consents go with it and its tokens stop validating.
+/// Deletes a client; its consents go with it, its grants are revoked and its tokens stop validating.
 pub async fn delete(state: &AppState, by: &Initiator, id: &str) -> Result<(), ClientError> {
     refuse_builtin(id)?;
     if !state.db.delete_client(id).await? {
         return Err(ClientError::NotFound);
     }
+    state.db.revoke_client_grants(id, state.now()).await?;
     crate::oauth::clients::changed(state).await?;
     by.record(state, "client.delete", ("client", id), json!({})).await?;
     Ok(())

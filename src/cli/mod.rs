@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 mod api_clients;
+mod client_exchange;
 mod clients;
 mod keys;
 mod logging;
@@ -82,6 +83,9 @@ enum RegistrationTokenCommand {
 enum ClientCommand {
     /// Register an OAuth client; prints its id and, for confidential clients, its secret (once).
     Create(Box<CreateClientArgs>),
+    /// Set which targets a client may exchange tokens for (RFC 8693); prints the policy.
+    #[command(name = "token-exchange")]
+    TokenExchange(client_exchange::TokenExchangePolicyArgs),
 }
 
 #[derive(Subcommand)]
@@ -179,6 +183,10 @@ async fn execute(command: Command, config: Config) -> Result<Option<Value>, CliE
         Command::Client { command: ClientCommand::Create(args) } => {
             let state = state(config).await?;
             Ok(Some(create_client(&state, *args).await?))
+        }
+        Command::Client { command: ClientCommand::TokenExchange(args) } => {
+            let state = state(config).await?;
+            Ok(Some(client_exchange::set(&state, args).await?))
         }
         Command::User { command: UserCommand::Create(args) } => {
             let state = state(config).await?;

@@ -47,6 +47,16 @@ pub enum DynamicRegistration {
     Open,
 }
 
+/// Which targets a client allowed the token-exchange grant may name as `audience` (RFC 8693).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenExchangeAudiences {
+    /// Only those its exchange policy lists.
+    Policy,
+    /// Any registered client's id.
+    RegisteredClients,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -141,6 +151,8 @@ pub struct Config {
     /// login are never deleted this way.
     pub unverified_account_ttl: i64,
     pub dynamic_registration: DynamicRegistration,
+    /// `OXIDP_TOKEN_EXCHANGE_AUDIENCES`: `policy` (default) or `registered-clients`.
+    pub token_exchange_audiences: TokenExchangeAudiences,
     /// Open registrations a source address may make per hour.
     pub registration_rate_limit: i64,
     /// Openly registered clients that may exist at once.
@@ -224,6 +236,7 @@ impl Default for Config {
             audit_retention: 7_776_000,
             unverified_account_ttl: 604_800,
             dynamic_registration: DynamicRegistration::Off,
+            token_exchange_audiences: TokenExchangeAudiences::Policy,
             registration_rate_limit: 10,
             registration_max_open: 1000,
             registration_unused_ttl: 86_400,

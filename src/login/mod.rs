@@ -223,9 +223,16 @@ async fn verify(state: &AppState, email: &str, password: &str) -> Result<User, L
     let user = state.db.user_by_email(email).await?;
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
     // argon2 takes tens of milliseconds of CPU: the gate runs it off the async workers.
-    let verified = state.password_gate.verify(password, stored).await?;
+    let checked = state.password_gate.verify_upgrading(password, stored).await?;
     match user {
-        Some(user) if verified && user.is_active() => Ok(user),
+        Some(user) if checked.matches && user.is_active() => {
+            if let Some(upgraded) = &checked.upgraded {
+                // An imported hash (bcrypt, PBKDF2, ...) is replaced by argon2id once proven.
+                state.db.set_password_hash(&user.id, upgraded, state.now()).await?;
+                crate::observability::legacy_password_rehashed();
+            }
+            Ok(user)
+        }
         _ => Err(LoginError::InvalidCredentials),
     }
 }

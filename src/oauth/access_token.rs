@@ -48,13 +48,18 @@ pub struct AccessTokenSpec<'a> {
     pub scopes: &'a [String],
     pub audience: Vec<String>,
     pub auth_time: Option<i64>,
+    /// RFC 8693 §4.1: the actor of a delegated token.
+    pub act: Option<Value>,
+    /// An end earlier than the usual lifetime (a token exchanged from a shorter-lived one).
+    pub expires_at: Option<i64>,
     /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
     pub jkt: Option<&'a str>,
 }
 
 pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessToken, OAuthError> {
     let now = state.now();
-    let expires_at = now + state.config.access_token_ttl;
+    let usual = now + state.config.access_token_ttl;
+    let expires_at = spec.expires_at.map_or(usual, |end| end.min(usual));
     let jti = crate::crypto::random_token(16);
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(state.config.issuer.clone()));
@@ -67,6 +72,9 @@ pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessT
     claims.insert("scope".into(), Value::String(scope::join(spec.scopes)));
     if let Some(auth_time) = spec.auth_time {
         claims.insert("auth_time".into(), json!(auth_time));
+    }
+    if let Some(act) = spec.act {
+        claims.insert("act".into(), act);
     }
     if let Some(jkt) = spec.jkt {
         claims.insert("cnf".into(), json!({ "jkt": jkt }));

@@ -26,6 +26,9 @@ pub async fn handle(
         "client_credentials" => {
             ("client_credentials", grants::client_credentials::issue(state, &client, params, jkt).await)
         }
+        grants::token_exchange::GRANT_TYPE => {
+            ("token_exchange", grants::token_exchange::exchange(state, &client, params, jkt).await)
+        }
         "password" => {
             return Err(OAuthError::unsupported_grant_type("the password grant is not supported (OAuth 2.1)"));
         }

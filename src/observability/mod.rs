@@ -78,6 +78,11 @@ pub fn token_issued(grant_type: &'static str) {
     metrics::counter!("oxidp_tokens_issued_total", "grant_type" => grant_type).increment(1);
 }
 
+/// An imported (legacy) password hash was replaced by argon2id at a sign-in.
+pub fn legacy_password_rehashed() {
+    metrics::counter!("oxidp_legacy_password_rehashes_total").increment(1);
+}
+
 pub fn login_failed(channel: &'static str) {
     metrics::counter!("oxidp_login_failures_total", "channel" => channel).increment(1);
 }

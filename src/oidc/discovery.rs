@@ -22,7 +22,12 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "scopes_supported": STANDARD_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            crate::oauth::grants::token_exchange::GRANT_TYPE,
+        ],
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,

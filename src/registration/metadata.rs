@@ -106,8 +106,11 @@ impl ClientMetadata {
         }
         let public = auth_method == "none";
         let grant_types = self.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]);
-        if mode == DynamicRegistration::Open && grant_types.iter().any(|g| g == "client_credentials") {
-            return Err(invalid("client_credentials is not available to openly registered clients"));
+        let exchange = crate::oauth::grants::token_exchange::GRANT_TYPE;
+        if mode == DynamicRegistration::Open && grant_types.iter().any(|g| g == "client_credentials" || g == exchange) {
+            return Err(invalid(
+                "client_credentials and token exchange are not available to openly registered clients",
+            ));
         }
         let uses_code = grant_types.iter().any(|g| g == "authorization_code");
         let response_types =

@@ -57,6 +57,9 @@ pub trait GrantStore {
     /// Revokes the grant, its refresh-token family and the access tokens it issued.
     /// Leaves a revoked placeholder when the grant is not written yet, so a racing issuance fails.
     async fn revoke_grant(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// Revokes every live grant of a client (it was deleted): a client later made again under the
+    /// same id (a metadata document's URL) never revives them.
+    async fn revoke_client_grants(&self, client_id: &str, now: i64) -> StoreResult<u64>;
     /// Revokes every live grant of the user except `keep` (its refresh tokens and access tokens).
     async fn revoke_user_grants(&self, user_id: &str, keep: Option<&str>, now: i64) -> StoreResult<u64>;
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
@@ -114,6 +117,16 @@ impl GrantStore for Db {
                    ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(grants.revoked_at, excluded.revoked_at)";
         on_pool!(self, |pool| sqlx::query(sql).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    async fn revoke_client_grants(&self, client_id: &str, now: i64) -> StoreResult<u64> {
+        let sql = "UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL";
+        Ok(on_pool!(self, |pool| sqlx::query(sql)
+            .bind(now)
+            .bind(client_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     async fn revoke_user_grants(&self, user_id: &str, keep: Option<&str>, now: i64) -> StoreResult<u64> {

@@ -26,6 +26,7 @@ pub mod permissions;
 pub mod registrations;
 pub mod sessions;
 pub mod signing_keys;
+pub mod token_exchange;
 pub mod users;
 
 use std::str::FromStr;
@@ -54,6 +55,7 @@ pub use permissions::{PermissionKey, PermissionStore, PermissionWrite};
 pub use registrations::{Registration, RegistrationStore};
 pub use sessions::{DatabaseSessions, Session, SessionStore};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
+pub use token_exchange::{ExchangePolicy, TokenExchangeStore};
 pub use users::{NewUser, Profile, RoleChange, User, UserFilter, UserStore};
 
 #[derive(Clone, Debug)]

@@ -90,7 +90,7 @@ pub(crate) fn expect_error_redirect(
     let params = query_of(&location);
     assert_eq!(params.get("error").map(String::as_str), Some(error), "{location}");
     assert!(params.get("error_description").is_some_and(|d| !d.is_empty()), "{location}");
-    assert_eq!(params.get("iss"), Some(&server.base), "iss in {location}");
+    assert_eq!(params.get("iss").map(String::as_str), Some(server.issuer()), "iss in {location}");
     assert_eq!(params.get("state").map(String::as_str), state, "state in {location}");
     assert!(!params.contains_key("code"), "{location}");
 }
@@ -107,7 +107,7 @@ pub(crate) fn expect_code_redirect(
     assert!(location.starts_with(&format!("{redirect_uri}?")), "redirected to {location}");
     let params = query_of(&location);
     assert!(!params.contains_key("error"), "{location}");
-    assert_eq!(params.get("iss"), Some(&server.base), "iss in {location}");
+    assert_eq!(params.get("iss").map(String::as_str), Some(server.issuer()), "iss in {location}");
     assert_eq!(params.get("state").map(String::as_str), Some(state), "state in {location}");
     params.get("code").unwrap_or_else(|| panic!("no code in {location}")).clone()
 }
@@ -207,7 +207,7 @@ pub(crate) async fn silent(
     let location = location(&response);
     assert!(location.starts_with(&format!("{REDIRECT}?")), "prompt=none shows no page: {location}");
     let params = query_of(&location);
-    assert_eq!(params.get("iss"), Some(&server.base));
+    assert_eq!(params.get("iss").map(String::as_str), Some(server.issuer()));
     assert_eq!(params.get("state").map(String::as_str), Some("state-123"));
     match params.get("code") {
         Some(code) => Ok(code.clone()),

@@ -108,7 +108,7 @@ impl Cli {
         run.stderr
     }
 
-    fn invalid(&self, args: &[&str], names: &[&str]) -> String {
+    pub(crate) fn invalid(&self, args: &[&str], names: &[&str]) -> String {
         self.invalid_with(args, &[], names)
     }
 }

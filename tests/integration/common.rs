@@ -149,6 +149,11 @@ impl TestServer {
         self.clock.now()
     }
 
+    /// The issuer: this server's base URL, or for a [`Self::second_instance`] the first's.
+    pub fn issuer(&self) -> &str {
+        &self.state.config.issuer
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -214,7 +219,7 @@ impl TestServer {
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
         let mut validation = jsonwebtoken::Validation::new(alg);
         validation.set_audience(&[audience]);
-        validation.set_issuer(&[&self.base]);
+        validation.set_issuer(&[self.issuer()]);
         // The server runs on a manual clock; expiry is checked against it by the tests themselves.
         validation.validate_exp = false;
         jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation).expect("token verifies").claims
@@ -450,8 +455,13 @@ pub async fn admin_token(server: &TestServer) -> String {
 
 /// Two instances of one deployment: one PostgreSQL, one Redis, one server secret.
 pub async fn pair() -> (TestServer, TestServer) {
+    pair_with(|_| {}).await
+}
+
+/// As [`pair`], both instances configured by `adjust`.
+pub async fn pair_with(adjust: impl FnOnce(&mut Config)) -> (TestServer, TestServer) {
     assert!(std::env::var("TEST_REDIS_URL").is_ok(), "TEST_REDIS_URL is not set: run the suite with scripts/test");
-    let a = TestServer::start(Backend::Postgres).await;
+    let a = TestServer::start_with(Backend::Postgres, adjust).await;
     let b = a.second_instance().await;
     (a, b)
 }

@@ -1,6 +1,6 @@
-//! Faults: Redis going away and coming back. Security checks fail closed (a login is refused,
-//! never let through unlimited; a session that cannot be read is no "logged out"), readiness
-//! reports Redis, and service returns by itself.
+//! Faults: Redis or PostgreSQL going away and coming back. Security checks fail closed (a login
+//! is refused, never let through unlimited; a session that cannot be read is no "logged out"),
+//! readiness reports the outage, and service returns by itself.
 
 use std::process::{Child, Command, Stdio};
 
@@ -205,6 +205,18 @@ impl Drop for PrivatePostgres {
     }
 }
 
+/// How long after PostgreSQL restarted the server is ready again (by itself, within 10 s).
+async fn back_after_restart(server: &TestServer) -> std::time::Duration {
+    let restarted = std::time::Instant::now();
+    for _ in 0..100 {
+        if reqwest::get(server.url("/readyz")).await.is_ok_and(|ready| ready.status() == 200) {
+            return restarted.elapsed();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("service did not return by itself once PostgreSQL was back");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_answers_503_and_recovers() {
     let postgres = PrivatePostgres::create();
@@ -273,16 +285,7 @@ async fn postgres_outage_answers_503_and_recovers() {
     let outage_answers = started.elapsed();
 
     postgres.start();
-    let restarted = std::time::Instant::now();
-    let mut recovered = None;
-    for _ in 0..100 {
-        if reqwest::get(server.url("/readyz")).await.is_ok_and(|ready| ready.status() == 200) {
-            recovered = Some(restarted.elapsed());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let recovered = recovered.expect("service returns by itself once PostgreSQL is back");
+    let recovered = back_after_restart(&server).await;
     println!("outage answers took {outage_answers:?}; recovered {recovered:?} after PostgreSQL restarted");
     // Nothing written before the outage was lost or changed meaning.
     let refreshed =
@@ -290,4 +293,54 @@ async fn postgres_outage_answers_503_and_recovers() {
     assert_eq!(refreshed.status(), 200, "the refresh token issued before the outage still works");
     let replay = redeem(&server, &client, &code, &pkce.verifier).await;
     assert_eq!(json(replay).await["error"], "invalid_grant", "the consumed code is still consumed");
+}
+
+/// Dynamic registration and client ID metadata documents while PostgreSQL is away: OAuth JSON
+/// 503 at /register (nothing spent), an error page at /authorize (never a redirect to the
+/// document's unverified redirect URI); both work again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_and_metadata_documents_answer_503_while_postgres_is_down() {
+    use crate::registration::{expect_error, initial_token, register, web_app};
+    use poem::{Route, get, handler};
+    #[handler]
+    fn document(req: &poem::Request) -> poem::Response {
+        let host = req.headers().get("host").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let body = json!({ "client_id": format!("http://{host}/client.json"), "redirect_uris": [REDIRECT] });
+        poem::Response::builder().content_type("application/json").body(body.to_string())
+    }
+    let documents = crate::federation::serve_mock(Route::new().at("/client.json", get(document))).await;
+    let client_id = format!("{documents}/client.json");
+
+    let postgres = PrivatePostgres::create();
+    let server = TestServer::start_on(postgres.url(), tempfile::tempdir().expect("tempdir"), |config| {
+        config.dynamic_registration = oxidp::config::DynamicRegistration::Token;
+        config.client_id_metadata_documents = oxidp::config::Switch::On;
+        config.outbound_allow_loopback = true;
+    })
+    .await;
+    let registered = json(register(&server, Some(&initial_token(&server, None, None).await), &web_app()).await).await;
+    let once = initial_token(&server, Some(1), None).await;
+    let document_client = TestClient { id: client_id.clone(), secret: None };
+
+    postgres.stop();
+    let answer = register(&server, Some(&once), &web_app()).await;
+    assert!(answer.headers().contains_key("retry-after"), "{:?}", answer.headers());
+    expect_error(answer, 503, "temporarily_unavailable").await;
+    let read = reqwest::Client::new()
+        .get(registered["registration_client_uri"].as_str().expect("uri"))
+        .bearer_auth(registered["registration_access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("GET");
+    expect_error(read, 503, "temporarily_unavailable").await;
+    let authorize = Browser::new().get(&authorize_url(&server, &document_client, &pkce(), &[])).await;
+    assert_eq!(authorize.status(), 503);
+    assert!(authorize.headers().get("location").is_none(), "no redirect to an unverified redirect URI");
+    assert!(authorize.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
+
+    postgres.start();
+    back_after_restart(&server).await;
+    assert_eq!(register(&server, Some(&once), &web_app()).await.status(), 201, "the outage spent no use");
+    let authorize = Browser::new().get(&authorize_url(&server, &document_client, &pkce(), &[])).await;
+    assert!(location(&authorize).starts_with("/login?"), "the document makes a client again");
 }

@@ -23,6 +23,7 @@ mod federation;
 mod housekeeping;
 mod internal;
 mod keys;
+mod legacy_passwords;
 mod login_throttle;
 mod oauth;
 mod observability;

@@ -6,7 +6,9 @@
 use reqwest::header::AUTHORIZATION;
 use serde_json::{Value, json};
 
-use crate::browser::{decide_consent, expect_code_redirect, expect_consent_page, expect_login_page, log_in};
+use crate::browser::{
+    authorize_with, decide_consent, expect_code_redirect, expect_consent_page, expect_login_page, log_in,
+};
 use crate::common::*;
 use crate::on_both_backends;
 use oxidp::config::DynamicRegistration;
@@ -264,6 +266,20 @@ async fn the_registration_access_token_reads_updates_and_deletes(backend: Backen
     let refreshed =
         token_request(&server, &client, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(refreshed.status(), 401, "the deleted client cannot authenticate");
+    // Its grants are revoked, not just orphaned: a client made again under the same id (a
+    // metadata document's URL) could otherwise use them.
+    use oxidp::store::GrantStore;
+    let jti = claims_of(tokens["access_token"].as_str().expect("access"))["jti"].as_str().expect("jti").to_string();
+    let state = server.state.db.access_token_state(&jti).await.expect("read").expect("recorded");
+    assert!(state.grant_revoked_at.is_some(), "the deleted client's grant is revoked");
+}
+
+/// A JWT's claims, unverified (the server verified it; the test reads what it says).
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
 }
 
 async fn open_registration_is_limited_and_unused_registrations_expire(backend: Backend) {
@@ -313,4 +329,60 @@ async fn open_registration_is_limited_and_unused_registrations_expire(backend: B
     expect_error(read(&unused).await.expect("GET"), 401, "invalid_token").await;
     // Room again for new registrations.
     assert_eq!(register_from(&from(14), &server, None, &web_app()).await.status(), 201);
+}
+
+/// Two instances of one deployment (one PostgreSQL, one Redis): a client registered at one is
+/// used and managed at the other at once; initial and registration access tokens are spent or
+/// replaced everywhere; a deletion at one is seen by the other's client cache at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_hold_across_instances() {
+    let (a, b) = pair_with(with_mode(DynamicRegistration::Token)).await;
+    a.user("alice@example.com", PASSWORD).await;
+    let once = initial_token(&a, Some(1), None).await;
+    let response = register(&a, Some(&once), &web_app()).await;
+    assert_eq!(response.status(), 201);
+    let registered = json(response).await;
+    expect_error(register(&b, Some(&once), &web_app()).await, 401, "invalid_token").await;
+    let client_id = registered["client_id"].as_str().expect("client_id").to_string();
+    let access = registered["registration_access_token"].as_str().expect("token").to_string();
+    let client = TestClient { id: client_id.clone(), secret: registered["client_secret"].as_str().map(String::from) };
+
+    // Usable at B at once: sign-in, consent and code at B, tokens at B; the refresh at A.
+    let (code, pkce) = obtain_code(&b, &Browser::new(), &client, &[]).await;
+    let tokens = json(redeem(&b, &client, &code, &pkce.verifier).await).await;
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token").to_string();
+    let refreshed = token_request(&a, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(refreshed.status(), 200, "both instances now hold the client in their cache");
+    let refresh = json(refreshed).await["refresh_token"].as_str().expect("rotated").to_string();
+
+    // Read and replaced at B; the new redirect URI holds at A at once, the old token nowhere.
+    let http = reqwest::Client::new();
+    let at = |server: &TestServer| server.url(&format!("/register/{client_id}"));
+    let read = http.get(at(&b)).bearer_auth(&access).send().await.expect("GET");
+    assert_eq!(read.status(), 200);
+    assert_eq!(json(read).await["client_name"], "Registered App");
+    let mut change = web_app();
+    change["client_id"] = json!(client_id);
+    change["client_name"] = json!("Renamed at B");
+    change["redirect_uris"] = json!([REDIRECT, "https://app.example.com/callback"]);
+    let updated = http.put(at(&b)).bearer_auth(&access).json(&change).send().await.expect("PUT");
+    assert_eq!(updated.status(), 200);
+    let renewed = json(updated).await["registration_access_token"].as_str().expect("new token").to_string();
+    expect_error(http.get(at(&a)).bearer_auth(&access).send().await.expect("GET"), 401, "invalid_token").await;
+    let read = http.get(at(&a)).bearer_auth(&renewed).send().await.expect("GET");
+    assert_eq!(read.status(), 200);
+    assert_eq!(json(read).await["client_name"], "Renamed at B");
+    let new_redirect = [("redirect_uri", Some("https://app.example.com/callback"))];
+    expect_login_page(&Browser::new().get(&authorize_with(&a, &client_id, &pkce, &new_redirect)).await);
+    let refreshed = token_request(&b, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(refreshed.status(), 200, "B holds the updated client in its cache");
+    let refresh = json(refreshed).await["refresh_token"].as_str().expect("rotated").to_string();
+
+    // Deleted at A: refused at B at once (its grants outlive it: a stale cached client would refresh).
+    let deleted = http.delete(at(&a)).bearer_auth(&renewed).send().await.expect("DELETE");
+    assert_eq!(deleted.status(), 204);
+    let refused = token_request(&b, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(json(refused).await["error"], "invalid_client");
+    expect_error(http.get(at(&b)).bearer_auth(&renewed).send().await.expect("GET"), 401, "invalid_token").await;
 }

@@ -1,7 +1,9 @@
 //! Two instances of one deployment (one PostgreSQL, one Redis, one server secret): everything a
 //! user or client does at one instance holds at the other, here codes, sessions, refresh tokens
 //! and revocation in one walk. Single concerns across instances are tested with their module:
-//! login limits (login_throttle.rs), signing keys (keys.rs), the client cache (oauth/client_cache.rs).
+//! login limits (login_throttle.rs), signing keys (keys.rs), the client cache (oauth/client_cache.rs),
+//! dynamic registration (registration.rs), pushed requests (oauth/par.rs), request objects and
+//! assertion replay (oauth/request_object.rs), pairwise subjects (oidc/pairwise.rs).
 
 use crate::common::*;
 

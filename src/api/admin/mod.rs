@@ -7,6 +7,7 @@ mod audit_log;
 mod clients;
 mod keys;
 mod registration_tokens;
+mod token_exchange;
 mod users;
 
 pub use api_clients::AdminApiClientsApi;
@@ -14,4 +15,5 @@ pub use audit_log::AdminAuditApi;
 pub use clients::AdminClientsApi;
 pub use keys::AdminKeysApi;
 pub use registration_tokens::AdminRegistrationTokensApi;
+pub use token_exchange::AdminTokenExchangeApi;
 pub use users::AdminUsersApi;

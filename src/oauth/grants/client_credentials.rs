@@ -36,7 +36,16 @@ pub async fn issue(
     let audience = access_token::audience(state, client, resource, &scopes);
     let access = access_token::mint(
         state,
-        AccessTokenSpec { client, subject: &client.id, scopes: &scopes, audience, auth_time: None, jkt },
+        AccessTokenSpec {
+            client,
+            subject: &client.id,
+            scopes: &scopes,
+            audience,
+            auth_time: None,
+            act: None,
+            expires_at: None,
+            jkt,
+        },
     )?;
     Ok(TokenResponse {
         access_token: access.token,
@@ -45,5 +54,6 @@ pub async fn issue(
         scope: scope::join(&scopes),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

@@ -1,6 +1,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use super::OAuthError;
 use super::access_token::{self, AccessTokenSpec};
@@ -25,7 +26,16 @@ pub(crate) async fn issue_user_tokens(
     let audience = access_token::audience(state, client, grant.resource.as_deref(), scopes);
     let access = access_token::mint(
         state,
-        AccessTokenSpec { client, subject: &user.sub, scopes, audience, auth_time: Some(grant.auth_time), jkt },
+        AccessTokenSpec {
+            client,
+            subject: &user.sub,
+            scopes,
+            audience,
+            auth_time: Some(grant.auth_time),
+            act: None,
+            expires_at: None,
+            jkt,
+        },
     )?;
     state.db.record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at).await?;
     let id_token = if super::scope::contains(scopes, super::scope::OPENID) {
@@ -55,5 +65,6 @@ pub(crate) async fn issue_user_tokens(
         scope: super::scope::join(scopes),
         refresh_token,
         id_token,
+        issued_token_type: None,
     })
 }

@@ -43,6 +43,17 @@ pub fn silent_listener() -> (std::net::TcpListener, String) {
     (listener, url)
 }
 
+/// Base URLs for the outgoing-request rule's failures: a silent listener (returned, to keep it
+/// open and to see whether it was connected to) and a port nobody listens on, each with the
+/// longest an answer may take when oxidp fetches from it (its time limit, plus slack when slow).
+pub fn slow_and_unreachable() -> (std::net::TcpListener, [(&'static str, String, std::time::Duration); 2]) {
+    let limit = oxidp::outbound::DEFAULT_TIMEOUT;
+    let (silent, slow) = silent_listener();
+    let (closed, unreachable) = silent_listener();
+    drop(closed);
+    (silent, [("slow", slow, limit + std::time::Duration::from_secs(3)), ("unreachable", unreachable, limit)])
+}
+
 pub fn upstream(kind: UpstreamKind, issuer: Option<&str>, client_id: &str, secret: Option<&str>) -> UpstreamConfig {
     UpstreamConfig {
         kind,

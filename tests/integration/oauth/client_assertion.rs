@@ -15,6 +15,7 @@ on_both_backends!(
     private_key_jwt_authenticates_and_every_claim_rule_refuses,
     client_secret_jwt_secret_is_only_for_assertions,
     keys_at_a_jwks_uri_are_fetched_under_the_outgoing_rule,
+    a_slow_or_unreachable_jwks_uri_refuses_the_client_in_bounded_time,
 );
 
 const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -268,4 +269,28 @@ async fn keys_at_a_jwks_uri_are_fetched_under_the_outgoing_rule(backend: Backend
     let now = server.clock_now();
     let claims = Claims { iss: id, sub: id, aud: json!(server.base.clone()), exp: Some(now + 300), jti: fresh_jti() };
     expect_token(client_credentials(&server, &sign(signer.as_ref(), Some("uri-key"), &claims)).await).await;
+}
+
+async fn a_slow_or_unreachable_jwks_uri_refuses_the_client_in_bounded_time(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| config.outbound_allow_loopback = true).await;
+    let (signer, _) = key_pair("k1");
+    let (silent, cases) = crate::federation::slow_and_unreachable();
+    for (what, base, bound) in cases {
+        let jwks_uri = format!("{base}/jwks");
+        let flags = ["--name", what, "--grant-types", "client_credentials", "--scopes", "api"];
+        let method = ["--token-endpoint-auth-method", "private_key_jwt", "--jwks-uri", &jwks_uri];
+        let client = server.client(&[&flags[..], &method[..]].concat()).await;
+        let id = client.id.as_str();
+        let claims =
+            Claims { iss: id, sub: id, aud: json!(server.base), exp: Some(server.clock_now() + 300), jti: fresh_jti() };
+        let started = std::time::Instant::now();
+        let answer = client_credentials(&server, &sign(signer.as_ref(), Some("k1"), &claims)).await;
+        let body = expect_oauth_error(answer, 401, "invalid_client").await;
+        let took = started.elapsed();
+        assert!(took < bound, "{what} jwks_uri answered after {took:?}");
+        assert!(body.get("access_token").is_none(), "{what}");
+    }
+    // The slow one was really asked (the refusal is not the outgoing-request rule's).
+    silent.set_nonblocking(true).expect("nonblocking");
+    assert!(silent.accept().is_ok(), "the server connected to the slow jwks_uri");
 }

@@ -16,13 +16,18 @@ use crate::common::*;
 use crate::on_both_backends;
 use oxidp::config::Switch;
 
-on_both_backends!(a_metadata_document_client_signs_in_and_is_cached, bad_or_unreachable_documents_make_no_client,);
+on_both_backends!(
+    a_metadata_document_client_signs_in_and_is_cached,
+    bad_or_unreachable_documents_make_no_client,
+    slow_large_redirected_or_unreachable_documents_make_no_client,
+);
 
 #[derive(Clone, Default)]
 struct Hits(Arc<AtomicUsize>);
 
 /// `/good.json`: a valid document naming itself; `/wrong-id.json` names another URL;
-/// `/secret.json` wants a client secret; `/missing.json` is a 404.
+/// `/secret.json` wants a client secret; `/missing.json` is a 404; `/big.json` is valid but over
+/// 16 KiB; `/moved.json` redirects to itself with `?followed`, where it is valid.
 #[handler]
 fn document(req: &poem::Request, Data(hits): Data<&Hits>) -> Response {
     hits.0.fetch_add(1, Ordering::SeqCst);
@@ -39,6 +44,11 @@ fn document(req: &poem::Request, Data(hits): Data<&Hits>) -> Response {
         "/wrong-id.json" => body["client_id"] = json!("https://elsewhere.example/client.json"),
         "/secret.json" => body["token_endpoint_auth_method"] = json!("client_secret_basic"),
         "/missing.json" => return Response::builder().status(poem::http::StatusCode::NOT_FOUND).finish(),
+        "/big.json" => body["software_statement_padding"] = json!("x".repeat(20 * 1024)),
+        "/moved.json" if req.uri().query().is_none() => {
+            let found = poem::http::StatusCode::FOUND;
+            return Response::builder().status(found).header("location", "/moved.json?followed").finish();
+        }
         _ => {}
     }
     Response::builder().content_type("application/json").header("cache-control", "max-age=600").body(body.to_string())
@@ -131,4 +141,31 @@ async fn bad_or_unreachable_documents_make_no_client(backend: Backend) {
     .await;
     expect_page(browser.get(&authorize(&listed, &format!("{base}/good.json"), &pkce())).await, 400).await;
     assert_eq!(hits.0.load(Ordering::SeqCst), before, "nothing was fetched while off or not allowed");
+}
+
+async fn slow_large_redirected_or_unreachable_documents_make_no_client(backend: Backend) {
+    let (base, hits) = documents().await;
+    let server = TestServer::start_with(backend, with_documents).await;
+    let browser = Browser::new();
+    // Too large, or a redirect (never followed, though its target would be a valid document).
+    for name in ["big.json", "moved.json"] {
+        let before = hits.0.load(Ordering::SeqCst);
+        let html = expect_page(browser.get(&authorize(&server, &format!("{base}/{name}"), &pkce())).await, 400).await;
+        assert!(html.contains("is not registered") && !html.contains("Agent Smith"), "{name}: {html}");
+        assert_eq!(hits.0.load(Ordering::SeqCst), before + 1, "{name}: fetched once, nothing followed");
+    }
+    // Silent past the time limit; nobody listening.
+    let (silent, cases) = crate::federation::slow_and_unreachable();
+    for (what, base, bound) in cases {
+        let started = std::time::Instant::now();
+        let html =
+            expect_page(browser.get(&authorize(&server, &format!("{base}/client.json"), &pkce())).await, 400).await;
+        let took = started.elapsed();
+        assert!(took < bound, "{what} document answered after {took:?}");
+        assert!(html.contains("is not registered"), "{what}: {html}");
+    }
+    silent.set_nonblocking(true).expect("nonblocking");
+    assert!(silent.accept().is_ok(), "the server connected to the slow document's host");
+    // The good document still makes a client: the refusals above were about those documents.
+    expect_login_page(&browser.get(&authorize(&server, &format!("{base}/good.json"), &pkce())).await);
 }

@@ -19,6 +19,7 @@ mod request_binding;
 pub(crate) mod request_object;
 mod revocation_and_introspection;
 mod token_endpoint;
+mod token_exchange;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;

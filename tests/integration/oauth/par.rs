@@ -286,3 +286,28 @@ async fn discovery_advertises_par(backend: Backend) {
     let document = json(reqwest::get(server.url("/.well-known/openid-configuration")).await.expect("discovery")).await;
     assert_eq!(document["request_uri_parameter_supported"], false, "no request_uri other than PAR's own");
 }
+
+/// Two instances of one deployment: a request pushed at A is used at B, and only once in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_uri_pushed_at_one_instance_works_once_at_any() {
+    let (a, b) = pair().await;
+    a.user(ALICE, PASSWORD).await;
+    let client = web_client(&a, &[]).await;
+    let pkce = pkce();
+    let request_uri = push_ok(&a, &client, &pkce, &[("nonce", "n-cluster")]).await;
+    let url = par_authorize_url(&b, &client.id, &request_uri, &[]);
+    let redirect = run_browser_flow(&b, &Browser::new(), &url, ALICE, PASSWORD).await;
+    let params = query_of(&redirect);
+    assert_eq!(params.get("state").map(String::as_str), Some("pushed-state"), "{redirect}");
+    let code = params.get("code").unwrap_or_else(|| panic!("no code in {redirect}"));
+    let tokens = expect_token(redeem(&a, &client, code, &pkce.verifier).await).await;
+    let claims = a.verify_jwt(tokens["id_token"].as_str().expect("id_token"), &client.id, "JWT").await;
+    assert_eq!(claims["nonce"], "n-cluster", "the request pushed at A was the one used at B");
+
+    // Used at B: spent at A too, and at B.
+    for server in [&a, &b] {
+        let again = Browser::new().get(&par_authorize_url(server, &client.id, &request_uri, &[])).await;
+        let html = expect_page(again, 400).await;
+        assert!(html.contains("expired or was already used"), "a request_uri works once: {html}");
+    }
+}

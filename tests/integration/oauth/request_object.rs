@@ -56,7 +56,7 @@ async fn keyed_client(server: &TestServer) -> (TestClient, Box<dyn JwsSigner>, J
 pub(crate) fn object_claims(server: &TestServer, client_id: &str, pkce: &Pkce) -> Value {
     json!({
         "iss": client_id,
-        "aud": server.base,
+        "aud": server.issuer(),
         "exp": server.clock_now() + 300,
         "response_type": "code",
         "client_id": client_id,
@@ -85,7 +85,7 @@ pub(crate) fn query_url(server: &TestServer, pairs: &[(&str, &str)]) -> String {
 /// A client assertion (RFC 7523) for /token or /par.
 fn assertion(server: &TestServer, signer: &dyn JwsSigner, client_id: &str) -> String {
     let claims = json!({
-        "iss": client_id, "sub": client_id, "aud": server.base,
+        "iss": client_id, "sub": client_id, "aud": server.issuer(),
         "exp": server.clock_now() + 300, "jti": uuid::Uuid::new_v4().to_string(),
     });
     sign(signer, Some("JWT"), &claims)
@@ -98,9 +98,12 @@ async fn post_signed(
     client_id: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let assertion = assertion(server, signer, client_id);
+    post_assertion(server, path, &assertion(server, signer, client_id), form).await
+}
+
+async fn post_assertion(server: &TestServer, path: &str, assertion: &str, form: &[(&str, &str)]) -> reqwest::Response {
     let mut form = form.to_vec();
-    form.extend([("client_assertion_type", ASSERTION_TYPE), ("client_assertion", assertion.as_str())]);
+    form.extend([("client_assertion_type", ASSERTION_TYPE), ("client_assertion", assertion)]);
     reqwest::Client::new().post(server.url(path)).form(&form).send().await.expect("POST")
 }
 
@@ -274,5 +277,36 @@ async fn discovery_advertises_request_objects(backend: Backend) {
             assert!(algs.iter().any(|a| a == alg), "{path}: {alg} in {algs:?}");
         }
         assert!(!algs.iter().any(|a| a == "none"), "{path}: {algs:?}");
+    }
+}
+
+/// Two instances of one deployment: a request object signed for a client registered at A is
+/// accepted at B; an assertion's `jti` spent at one instance is refused at the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_and_assertions_hold_across_instances() {
+    let (a, b) = pair().await;
+    a.user(ALICE, PASSWORD).await;
+    let (client, signer, _) = keyed_client(&a).await;
+    let pkce = pkce();
+    let claims = with(object_claims(&b, &client.id, &pkce), "scope", json!("openid offline_access"));
+    let object = sign(signer.as_ref(), Some(TYP), &claims);
+    let url = query_url(&b, &[("client_id", &client.id), ("response_type", "code"), ("request", &object)]);
+    let redirect = run_browser_flow(&b, &Browser::new(), &url, ALICE, PASSWORD).await;
+    let params = query_of(&redirect);
+    assert_eq!(params.get("state").map(String::as_str), Some("object-state"), "{redirect}");
+    let code = params.get("code").unwrap_or_else(|| panic!("no code in {redirect}"));
+    let tokens = redeem_signed(&b, signer.as_ref(), &client.id, code, &pkce).await;
+    let claims = a.verify_jwt(tokens["id_token"].as_str().expect("id_token"), &client.id, "JWT").await;
+    assert_eq!(claims["nonce"], "object-nonce", "the object verified at B was the request");
+
+    // One assertion, accepted at one instance, is a replay at the other (with a good refresh token).
+    let mut refresh = tokens["refresh_token"].as_str().expect("refresh token").to_string();
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let once = assertion(first, signer.as_ref(), &client.id);
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let rotated = expect_token(post_assertion(first, "/token", &once, &form).await).await;
+        refresh = rotated["refresh_token"].as_str().expect("rotated").to_string();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        expect_oauth_error(post_assertion(second, "/token", &once, &form).await, 401, "invalid_client").await;
     }
 }

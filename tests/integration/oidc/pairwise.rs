@@ -151,6 +151,7 @@ async fn the_sector_needs_one_host_or_a_listed_sector_identifier_uri(backend: Ba
     let made = create(listed_fully).await;
     assert_eq!(made.status(), 201);
     let made = json(made).await;
+    assert_eq!(made["redirect_uris"], json!(both), "both hosts, under the listed sector: {made}");
 
     // Moving the client to a host outside its sector would change every sub it has seen.
     let single = create(json!({"name": "Single", "redirect_uris": [both[0]], "subject_type": "pairwise"})).await;
@@ -164,7 +165,6 @@ async fn the_sector_needs_one_host_or_a_listed_sector_identifier_uri(backend: Ba
         .await
         .expect("PATCH");
     assert_eq!(moved.status(), 400);
-    assert!(made.is_object());
 
     // Dynamic registration follows the same rule, with RFC 7591's error.
     let register = |body: Value| reqwest::Client::new().post(server.url("/register")).json(&body).send();
@@ -181,4 +181,23 @@ async fn the_sector_needs_one_host_or_a_listed_sector_identifier_uri(backend: Ba
     assert_eq!(answer["subject_type"], "pairwise");
     let discovery = json(reqwest::get(server.url("/.well-known/openid-configuration")).await.expect("discovery")).await;
     assert_eq!(discovery["subject_types_supported"], json!(["public", "pairwise"]));
+}
+
+/// Two instances of one deployment (one secret): the same person and pairwise client get the
+/// same `sub` from either, in ID tokens and at userinfo, and not the public one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairwise_subjects_are_the_same_at_every_instance() {
+    let (a, b) = pair().await;
+    let public_sub = a.user(ALICE, PASSWORD).await.sub;
+    let redirect = "https://app.example.com/cb";
+    let client = a.client(&["--name", "Sector", "--subject-type", "pairwise", "--redirect-uri", redirect]).await;
+    let browser = Browser::new();
+    let at_a = tokens_at(&a, &browser, &client, redirect).await;
+    let at_b = tokens_at(&b, &Browser::new(), &client, redirect).await;
+    let sub = id_sub(&a, &client, &at_a).await;
+    assert_ne!(sub, public_sub, "a pairwise client never sees the public sub");
+    assert_eq!(id_sub(&b, &client, &at_b).await, sub, "B's ID token carries A's pairwise sub");
+    for (server, tokens) in [(&a, &at_a), (&a, &at_b), (&b, &at_a), (&b, &at_b)] {
+        assert_eq!(userinfo_sub(server, tokens).await, sub, "userinfo at {} agrees", server.base);
+    }
 }

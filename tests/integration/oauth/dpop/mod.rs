@@ -27,6 +27,7 @@ on_both_backends!(
     a_dpop_bound_client_must_send_a_proof,
     nonces_are_required_when_switched_on,
     a_registered_client_may_ask_for_dpop_bound_tokens,
+    a_token_exchange_with_a_proof_issues_a_bound_token,
 );
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -523,4 +524,36 @@ async fn nonces_and_replays_hold_across_instances() {
     let by_host = key.sign(key.header(), claims);
     let response = post_dpop(&b, "/token", &service, &CLIENT_CREDENTIALS, &[&by_host]).await;
     expect_oauth_error(response, 400, "invalid_dpop_proof").await;
+}
+
+async fn a_token_exchange_with_a_proof_issues_a_bound_token(backend: Backend) {
+    const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let server = TestServer::start(backend).await;
+    server.user("alice@example.com", PASSWORD).await;
+    let grants = format!("authorization_code,refresh_token,{GRANT}");
+    let gateway = server.client(&["--name", "Gateway", "--redirect-uri", REDIRECT, "--grant-types", &grants]).await;
+    let orders = server.client(&["--name", "Orders", "--resource-server", "--grant-types", "client_credentials"]).await;
+    let admin = admin_token(&server).await;
+    let policy = reqwest::Client::new()
+        .put(server.url(&format!("/api/v1/admin/clients/{}/token-exchange", gateway.id)))
+        .bearer_auth(&admin)
+        .json(&json!({ "audiences": [orders.id] }))
+        .send()
+        .await
+        .expect("policy");
+    assert_eq!(policy.status(), 200);
+    let (code, pkce) = obtain_code(&server, &Browser::new(), &gateway, &[]).await;
+    let subject = json(redeem_dpop(&server, &gateway, &code, &pkce, None).await).await;
+    let subject = subject["access_token"].as_str().expect("access");
+    let form = [
+        ("grant_type", GRANT),
+        ("subject_token", subject),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("audience", orders.id.as_str()),
+    ];
+    let key = Key::es256();
+    let response = post_dpop(&server, "/token", &gateway, &form, &[&key.proof(&server, "POST", "/token")]).await;
+    let exchanged = expect_dpop_token(response, &key).await;
+    let answer = introspect(&server, &orders, exchanged["access_token"].as_str().expect("access")).await;
+    assert_eq!(answer["cnf"]["jkt"], key.jkt());
 }

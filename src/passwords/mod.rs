@@ -1,4 +1,6 @@
 //! User passwords: argon2id. Only for passwords people choose; generated secrets use keyed hashes.
+//! Hashes imported from other systems (see [`legacy`]) are verified here too and replaced by
+//! argon2id at the first sign-in that proves the password.
 //!
 //! Every slow hash or verification (argon2id here, bcrypt of migrated API clients) goes through
 //! the one [`PasswordGate`] of the process: a few at once, a short bounded queue behind them, and
@@ -12,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
+
+pub mod legacy;
 
 /// Seconds a caller turned away by a full gate is told to wait (`Retry-After`).
 pub const BUSY_RETRY_AFTER: i64 = 1;
@@ -85,6 +89,36 @@ impl PasswordGate {
         let password = password.to_string();
         self.run(move || verify_password(&password, stored.as_deref())).await
     }
+
+    /// As [`Self::verify`]; when the password matches a hash that is not today's argon2id (an
+    /// imported one), also its argon2id hash, made in the same slot, for the caller to store.
+    pub async fn verify_upgrading(&self, password: &str, stored: Option<String>) -> Result<Checked, GateError> {
+        let password = password.to_string();
+        self.run(move || {
+            let matches = verify_password(&password, stored.as_deref());
+            let upgraded = match stored.as_deref() {
+                Some(stored) if matches && needs_upgrade(stored) => hash_password(&password).ok(),
+                _ => None,
+            };
+            Checked { matches, upgraded }
+        })
+        .await
+    }
+}
+
+/// A password check: whether it matched, and the argon2id hash to store in place of a legacy one.
+#[derive(Debug)]
+pub struct Checked {
+    pub matches: bool,
+    pub upgraded: Option<String>,
+}
+
+/// The prefix every hash made by [`hash_password`] today starts with.
+const CURRENT_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+/// Whether a stored hash is not today's argon2id (bcrypt, PBKDF2, argon2i, other parameters).
+pub fn needs_upgrade(stored: &str) -> bool {
+    !stored.starts_with(CURRENT_PREFIX)
 }
 
 /// 19 MiB, 2 passes: the OWASP argon2id baseline, well under 50 ms here.
@@ -101,6 +135,9 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 /// Verifies against `stored`, or against a fixed dummy hash when there is no account, so an
 /// unknown email costs the same work as a wrong password.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    if let Some(stored) = stored.filter(|stored| !stored.starts_with("$argon2")) {
+        return legacy::verify(password, stored);
+    }
     let candidate = stored.unwrap_or(DUMMY_HASH);
     let matches = PasswordHash::new(candidate)
         .map(|hash| hasher().verify_password(password.as_bytes(), &hash).is_ok())
