@@ -56,6 +56,8 @@ pub struct ClientSpec {
     pub id_token_alg: Option<String>,
     /// `require_pushed_authorization_requests` (RFC 9126 §6).
     pub require_par: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): a DPoP proof at every token request.
+    pub dpop_bound_access_tokens: bool,
     /// JWT client authentication instead of a secret sent as is; `None` for secrets and public clients.
     pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
     /// Pairwise subject identifiers (OIDC Core §8.1); `None` for public ones.
@@ -83,6 +85,7 @@ impl ClientSpec {
             api_access: client.api_access,
             id_token_alg: client.id_token_alg.clone(),
             require_par: client.require_par,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             jwt_auth: None,
             pairwise: None,
             backchannel_logout: None,
@@ -175,6 +178,7 @@ impl ClientSpec {
             api_access: self.api_access,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             registered_via: self.registered_via,
         }
     }
@@ -256,6 +260,7 @@ pub struct ClientChange {
     pub api_access: Option<bool>,
     pub id_token_alg: Option<String>,
     pub require_par: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
     /// New keys and algorithms of a JWT-authenticating client (the method itself cannot change).
     pub jwt_auth: Option<super::client_jwt::JwtAuthSpec>,
     /// `Some(None)` removes the back-channel logout URI.
@@ -274,6 +279,7 @@ impl ClientChange {
             scopes: Some(spec.scopes),
             id_token_alg: spec.id_token_alg,
             require_par: Some(spec.require_par),
+            dpop_bound_access_tokens: Some(spec.dpop_bound_access_tokens),
             jwt_auth: spec.jwt_auth,
             backchannel_logout: Some(spec.backchannel_logout),
             ..ClientChange::default()
@@ -296,6 +302,7 @@ impl ClientChange {
             api_access: self.api_access.unwrap_or(spec.api_access),
             id_token_alg: self.id_token_alg.or(spec.id_token_alg),
             require_par: self.require_par.unwrap_or(spec.require_par),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(spec.dpop_bound_access_tokens),
             jwt_auth: spec.jwt_auth,
             pairwise: spec.pairwise,
             backchannel_logout: spec.backchannel_logout,
@@ -430,6 +437,7 @@ pub fn describe(client: &Client) -> Value {
         "first_party": client.first_party,
         "resource_server": client.resource_server,
         "require_pushed_authorization_requests": client.require_par,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "token_endpoint_auth_method": if client.is_public { "none" } else { "client_secret_basic" },
         "registered_via": client.registered_via,
     })

@@ -109,6 +109,7 @@ fn admin_from_user(caller: Caller) -> Result<AdminCaller, ApiError> {
 
 async fn admin_bearer_checker(req: &Request, bearer: Bearer) -> poem::Result<AdminCaller> {
     let state = state_of(req)?;
+    super::caller::check_dpop(req, state, &bearer.token).await?;
     caller_from_token(state, &bearer.token).await.and_then(admin_from_user).map_err(reject)
 }
 

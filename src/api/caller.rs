@@ -8,6 +8,7 @@ use poem_openapi::{OAuthScopes, SecurityScheme};
 
 use super::problem::ApiError;
 use crate::apikeys;
+use crate::oauth::dpop::{self, Presentation};
 use crate::oauth::{OAuthError, access_token, scope};
 use crate::state::SharedState;
 use crate::store::{User, UserStore};
@@ -78,6 +79,53 @@ impl Caller {
             Credential::ApiKey { .. } => None,
         }
     }
+}
+
+/// A request that presented its token with the DPoP scheme (RFC 9449 §7): the middleware
+/// around the API turns `Authorization: DPoP` into `Bearer` for the security schemes and keeps
+/// here what the proof check needs.
+#[derive(Debug, Clone)]
+pub struct DpopScheme {
+    proofs: Vec<String>,
+    method: String,
+    url: String,
+}
+
+/// Before the API's security schemes look at the request: `Authorization: DPoP <token>`
+/// becomes `Bearer <token>`, remembered as [`DpopScheme`] with `htu` = issuer + path.
+pub fn accept_dpop_scheme(req: &mut Request) {
+    let Some(issuer) = req.data::<SharedState>().map(|state| state.config.issuer.clone()) else { return };
+    let token = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(dpop::SCHEME))
+        .map(|(_, token)| token.trim().to_string());
+    let Some(token) = token else { return };
+    let Ok(bearer) = poem::http::HeaderValue::from_str(&format!("Bearer {token}")) else { return };
+    let proofs =
+        req.headers().get_all("dpop").iter().map(|value| value.to_str().unwrap_or_default().to_string()).collect();
+    let scheme = DpopScheme {
+        proofs,
+        method: req.method().as_str().to_string(),
+        url: format!("{issuer}{}", req.original_uri().path()),
+    };
+    req.headers_mut().insert(poem::http::header::AUTHORIZATION, bearer);
+    req.extensions_mut().insert(scheme);
+}
+
+/// A DPoP-bound token (`cnf.jkt`) only with the DPoP scheme and a proof of its key; the DPoP
+/// scheme only with a bound token of oxidp's.
+pub async fn check_dpop(req: &Request, state: &SharedState, token: &str) -> poem::Result<()> {
+    let bound_to = access_token::parse_signed(state, token).ok().and_then(|token| token.jkt);
+    let presentation = match req.extensions().get::<DpopScheme>() {
+        Some(scheme) => Presentation::Dpop { proofs: &scheme.proofs, method: &scheme.method, url: &scheme.url },
+        None => Presentation::Bearer,
+    };
+    dpop::check_presentation(state, bound_to.as_deref(), token, &presentation)
+        .await
+        .map_err(super::problem::dpop_refusal)
 }
 
 fn state_of(req: &Request) -> poem::Result<&SharedState> {
@@ -165,7 +213,9 @@ pub enum ApiScopes {
 }
 
 async fn bearer_checker(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    caller_from_token(state_of(req)?, &bearer.token).await.map_err(reject)
+    let state = state_of(req)?;
+    check_dpop(req, state, &bearer.token).await?;
+    caller_from_token(state, &bearer.token).await.map_err(reject)
 }
 
 async fn api_key_checker(req: &Request, key: ApiKey) -> poem::Result<Caller> {

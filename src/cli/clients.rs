@@ -48,6 +48,9 @@ pub struct CreateClientArgs {
     /// Authorization requests must be pushed to /par first (RFC 9126).
     #[arg(long)]
     pub require_par: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 `dpop_bound_access_tokens`).
+    #[arg(long)]
+    pub dpop_bound_access_tokens: bool,
     /// `private_key_jwt` or `client_secret_jwt` (RFC 7523); default: the secret is sent as is.
     #[arg(long)]
     pub token_endpoint_auth_method: Option<String>,
@@ -106,6 +109,7 @@ impl CreateClientArgs {
             api_access: false,
             id_token_alg: self.id_token_alg,
             require_par: self.require_par,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             backchannel_logout: self.backchannel_logout_uri.map(|uri| (uri, self.backchannel_logout_session_required)),
             registered_via: None,
             jwt_auth: match self.token_endpoint_auth_method {

@@ -119,6 +119,22 @@ mod tests {
     }
 
     #[test]
+    fn dpop_settings() {
+        Jail::expect_with(|jail| {
+            let config = Config::from_figment(Config::figment(None)).expect("defaults");
+            assert_eq!((config.dpop_nonces, config.dpop_iat_leeway), (crate::config::Switch::Off, 60));
+            jail.set_env("OXIDP_DPOP_NONCES", "on");
+            jail.set_env("OXIDP_DPOP_IAT_LEEWAY", "30");
+            let config = Config::from_figment(Config::figment(None)).expect("valid");
+            assert_eq!((config.dpop_nonces, config.dpop_iat_leeway), (crate::config::Switch::On, 30));
+            jail.set_env("OXIDP_DPOP_IAT_LEEWAY", "0");
+            let error = Config::from_figment(Config::figment(None)).expect_err("must fail");
+            assert_eq!(error.variable, "OXIDP_DPOP_IAT_LEEWAY");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn outbound_settings() {
         Jail::expect_with(|jail| {
             jail.set_env("OXIDP_OUTBOUND_ALLOW_CIDRS", "10.20.0.0/16, fd00::/8");

@@ -144,6 +144,10 @@ pub struct Config {
     pub kv_max_entries: usize,
     /// RFC 9126 §5 globally: every client must push its authorization requests to `/par`.
     pub require_par: bool,
+    /// RFC 9449 §8: DPoP proofs must carry a server nonce (`DPoP-Nonce`).
+    pub dpop_nonces: Switch,
+    /// Seconds a DPoP proof's `iat` may lie before or after now.
+    pub dpop_iat_leeway: i64,
     /// Seconds audit rows are kept; housekeeping deletes older ones.
     pub audit_retention: i64,
     /// Seconds a self-registered account may stay without verifying its email; housekeeping
@@ -233,6 +237,8 @@ impl Default for Config {
             pending_requests_per_ip: 100,
             kv_max_entries: 100_000,
             require_par: false,
+            dpop_nonces: Switch::Off,
+            dpop_iat_leeway: 60,
             audit_retention: 7_776_000,
             unverified_account_ttl: 604_800,
             dynamic_registration: DynamicRegistration::Off,

@@ -52,6 +52,7 @@ impl Config {
             ("OXIDP_REGISTRATION_RATE_LIMIT", self.registration_rate_limit),
             ("OXIDP_REGISTRATION_MAX_OPEN", self.registration_max_open),
             ("OXIDP_REGISTRATION_UNUSED_TTL", self.registration_unused_ttl),
+            ("OXIDP_DPOP_IAT_LEEWAY", self.dpop_iat_leeway),
         ];
         for (name, value) in positive {
             if value <= 0 {

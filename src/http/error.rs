@@ -23,6 +23,10 @@ pub fn oauth_json(error: OAuthError) -> Response {
             },
             description.to_string(),
         ),
+        OAuthError::Dpop { error, description, .. } => (
+            if *error == ErrorCode::InvalidToken { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST },
+            description.to_string(),
+        ),
         OAuthError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too many requests; retry later".into()),
         OAuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "the service is temporarily unavailable".into()),
         OAuthError::Internal(message) => {
@@ -50,6 +54,14 @@ pub fn oauth_json(error: OAuthError) -> Response {
                 headers.insert(WWW_AUTHENTICATE, value);
             }
         }
+        OAuthError::Dpop { error, description, nonce } => {
+            if *error == ErrorCode::InvalidToken {
+                headers.insert(WWW_AUTHENTICATE, dpop_challenge(*error, description));
+            }
+            if let Some(value) = nonce.as_deref().and_then(|nonce| nonce.parse().ok()) {
+                headers.insert(DPOP_NONCE, value);
+            }
+        }
         OAuthError::RateLimited { retry_after } => {
             if let Ok(value) = retry_after.to_string().parse() {
                 headers.insert(RETRY_AFTER, value);
@@ -59,6 +71,35 @@ pub fn oauth_json(error: OAuthError) -> Response {
             headers.insert(RETRY_AFTER, static_header("5"));
         }
         _ => {}
+    }
+    response
+}
+
+const DPOP_NONCE: &str = "dpop-nonce";
+
+/// RFC 9449 §7.1: the `DPoP` challenge, naming the algorithms proofs may use.
+fn dpop_challenge(error: ErrorCode, description: &str) -> poem::http::HeaderValue {
+    crate::oauth::dpop::challenge(error, description).parse().unwrap_or_else(|_| static_header("DPoP"))
+}
+
+/// Errors of resources (`/userinfo`): as [`oauth_json`], but a DPoP failure is 401 with a
+/// `DPoP` challenge (RFC 9449 §7.1), and so is any token error of a request that used the
+/// DPoP scheme.
+pub fn resource_json(error: OAuthError, used_dpop: bool) -> Response {
+    let error = match error {
+        OAuthError::Protocol { error: ErrorCode::InvalidToken, description } if used_dpop => {
+            OAuthError::Dpop { error: ErrorCode::InvalidToken, description, nonce: None }
+        }
+        other => other,
+    };
+    let challenge = match &error {
+        OAuthError::Dpop { error, description, .. } => Some(dpop_challenge(*error, description)),
+        _ => None,
+    };
+    let mut response = oauth_json(error);
+    if let Some(challenge) = challenge {
+        response.set_status(StatusCode::UNAUTHORIZED);
+        response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     }
     response
 }

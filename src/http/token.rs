@@ -24,7 +24,13 @@ async fn read_request(state: &AppState, req: &Request, body: Body) -> Result<(Pa
     })?;
     let source = crate::web::client_ip(state, req);
     let endpoint = format!("{}{}", state.config.issuer, req.uri().path());
-    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source, endpoint }))
+    let dpop = dpop_headers(req);
+    Ok((params, ClientCredentials { basic: basic_credentials(req)?, source, endpoint, dpop }))
+}
+
+/// Every `DPoP` header as sent (the core refuses more than one); unreadable ones as empty.
+pub fn dpop_headers(req: &Request) -> Vec<String> {
+    req.headers().get_all("dpop").iter().map(|value| value.to_str().unwrap_or_default().to_string()).collect()
 }
 
 /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
@@ -61,9 +67,20 @@ pub async fn token(req: &Request, body: Body, Data(state): Data<&SharedState>) -
     .await;
     match result.and_then(|response| serde_json::to_string(&response).map_err(|e| OAuthError::Internal(e.to_string())))
     {
-        Ok(body) => json_ok(body),
+        Ok(body) => with_dpop_nonce(state, json_ok(body)),
         Err(error) => oauth_json(error),
     }
+}
+
+/// With nonces on, every successful answer hands out the current nonce (RFC 9449 §8.2), so a
+/// client seldom meets `use_dpop_nonce`.
+fn with_dpop_nonce(state: &AppState, mut response: Response) -> Response {
+    if state.config.dpop_nonces == crate::config::Switch::On
+        && let Ok(value) = crate::oauth::dpop::fresh_nonce(state).parse()
+    {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
 }
 
 #[handler]
@@ -103,8 +120,10 @@ pub async fn par(req: &Request, body: Body, Data(state): Data<&SharedState>) -> 
     match result {
         Ok(pushed) => {
             let body = serde_json::json!({ "request_uri": pushed.request_uri, "expires_in": pushed.expires_in });
-            no_store(Response::builder().status(StatusCode::CREATED).header(CONTENT_TYPE, "application/json"))
-                .body(body.to_string())
+            let response =
+                no_store(Response::builder().status(StatusCode::CREATED).header(CONTENT_TYPE, "application/json"))
+                    .body(body.to_string());
+            with_dpop_nonce(state, response)
         }
         Err(error) => oauth_json(error),
     }

@@ -6,21 +6,37 @@ use poem::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::error::{no_store, oauth_json};
-use crate::oauth::OAuthError;
+use super::error::{no_store, resource_json};
+use crate::oauth::dpop::Presentation;
 use crate::oidc;
 use crate::state::SharedState;
 use crate::web::request::{form_params, is_form};
 
 pub fn bearer_token(req: &Request) -> Option<&str> {
+    scheme_token(req, "bearer")
+}
+
+/// The token of `Authorization: DPoP …` (RFC 9449 §7.1).
+pub fn dpop_token(req: &Request) -> Option<&str> {
+    scheme_token(req, "dpop")
+}
+
+fn scheme_token<'a>(req: &'a Request, wanted: &str) -> Option<&'a str> {
     let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case(wanted).then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 #[handler]
 pub async fn userinfo(req: &Request, body: Body, Data(state): Data<&SharedState>) -> Response {
-    let mut token = bearer_token(req).map(str::to_string);
+    let proofs = super::token::dpop_headers(req);
+    let url = format!("{}{}", state.config.issuer, req.uri().path());
+    let dpop = dpop_token(req).map(str::to_string);
+    let presentation = match dpop {
+        Some(_) => Presentation::Dpop { proofs: &proofs, method: req.method().as_str(), url: &url },
+        None => Presentation::Bearer,
+    };
+    let mut token = dpop.clone().or_else(|| bearer_token(req).map(str::to_string));
     if token.is_none() && req.method() == poem::http::Method::POST && is_form(req) {
         token =
             form_params(state, req, body).await.ok().and_then(|params| params.get("access_token").map(str::to_string));
@@ -33,10 +49,9 @@ pub async fn userinfo(req: &Request, body: Body, Data(state): Data<&SharedState>
             .header(CONTENT_TYPE, "application/json")
             .body(r#"{"error":"invalid_request","error_description":"a Bearer access token is required"}"#);
     };
-    match oidc::userinfo::userinfo(state, &token).await {
+    match oidc::userinfo::userinfo(state, &token, &presentation).await {
         Ok(claims) => no_store(Response::builder().header(CONTENT_TYPE, "application/json"))
             .body(serde_json::Value::Object(claims).to_string()),
-        Err(error @ OAuthError::Protocol { .. }) => oauth_json(error),
-        Err(error) => oauth_json(error),
+        Err(error) => resource_json(error, dpop.is_some()),
     }
 }

@@ -52,6 +52,8 @@ pub struct AccessTokenSpec<'a> {
     pub act: Option<Value>,
     /// An end earlier than the usual lifetime (a token exchanged from a shorter-lived one).
     pub expires_at: Option<i64>,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
 }
 
 pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessToken, OAuthError> {
@@ -73,6 +75,9 @@ pub fn mint(state: &AppState, spec: AccessTokenSpec<'_>) -> Result<MintedAccessT
     }
     if let Some(act) = spec.act {
         claims.insert("act".into(), act);
+    }
+    if let Some(jkt) = spec.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
     }
     let token = state.keys.sign(TYP, &claims)?;
     Ok(MintedAccessToken { token, jti, expires_at })
@@ -141,5 +146,6 @@ pub fn parse_signed(state: &AppState, token: &str) -> Result<ValidatedAccessToke
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
     };
-    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at, grant_id: None })
+    let jkt = claims.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str).map(str::to_string);
+    Ok(ValidatedAccessToken { claims, subject, client_id, scopes, audience, jti, expires_at, grant_id: None, jkt })
 }

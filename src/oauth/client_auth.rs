@@ -18,6 +18,8 @@ pub struct ClientCredentials {
     pub source: String,
     /// The full URL the credentials were sent to (an assertion's `aud` may name it).
     pub endpoint: String,
+    /// The request's `DPoP` headers (RFC 9449), checked by the endpoints that take proofs.
+    pub dpop: Vec<String>,
 }
 
 pub async fn authenticate(

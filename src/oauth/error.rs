@@ -12,6 +12,13 @@ pub enum OAuthError {
         error: ErrorCode,
         description: Cow<'static, str>,
     },
+    /// RFC 9449: a refused DPoP proof, or a DPoP-bound token presented without its proof.
+    /// Resources answer with a `DPoP` challenge; a `nonce` goes out in the `DPoP-Nonce` header.
+    Dpop {
+        error: ErrorCode,
+        description: Cow<'static, str>,
+        nonce: Option<String>,
+    },
     RateLimited {
         retry_after: i64,
     },
@@ -50,10 +57,15 @@ constructors! {
 }
 
 impl OAuthError {
+    /// RFC 9449 `invalid_dpop_proof`.
+    pub fn invalid_dpop_proof(description: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError::Dpop { error: ErrorCode::InvalidDpopProof, description: description.into(), nonce: None }
+    }
+
     /// The code on the wire; the variants without one of their own map to the RFC's.
     pub fn code(&self) -> ErrorCode {
         match self {
-            OAuthError::Protocol { error, .. } => *error,
+            OAuthError::Protocol { error, .. } | OAuthError::Dpop { error, .. } => *error,
             OAuthError::RateLimited { .. } | OAuthError::Unavailable => ErrorCode::TemporarilyUnavailable,
             OAuthError::Internal(_) => ErrorCode::ServerError,
         }

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     AuthorizationPending,
     SlowDown,
     ExpiredToken,
+    // RFC 9449 §5, §7.1, §8 (DPoP).
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -66,6 +69,8 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -88,7 +93,7 @@ mod tests {
     use super::ErrorCode::{self, *};
 
     /// Every code and its string, spelt out once more by hand: clients match on these bytes.
-    const WIRE: [(ErrorCode, &str); 24] = [
+    const WIRE: [(ErrorCode, &str); 26] = [
         (InvalidRequest, "invalid_request"),
         (InvalidClient, "invalid_client"),
         (InvalidGrant, "invalid_grant"),
@@ -113,6 +118,8 @@ mod tests {
         (AuthorizationPending, "authorization_pending"),
         (SlowDown, "slow_down"),
         (ExpiredToken, "expired_token"),
+        (InvalidDpopProof, "invalid_dpop_proof"),
+        (UseDpopNonce, "use_dpop_nonce"),
     ];
 
     #[test]

@@ -54,6 +54,7 @@ fn builtin_client_registration(state: &AppState) -> NewClient {
         api_access: true,
         id_token_alg: None,
         require_par: false,
+        dpop_bound_access_tokens: false,
         registered_via: None,
     }
 }
@@ -81,10 +82,11 @@ pub async fn login_tokens(state: &AppState, user: &User) -> Result<TokenResponse
         expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
         session_id: None,
+        dpop_jkt: None,
     };
     state.db.insert_grant(&grant).await?;
     let refresh = refresh_token::start_family(state, &grant).await?;
-    issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh), None).await
+    issue_user_tokens(state, &client, user, &grant, &scopes, None, Some(refresh), None, None).await
 }
 
 /// Revokes the family of a refresh token issued to `oxidp-api` (logout); unknown tokens are ignored.
@@ -99,5 +101,5 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenResponse,
         .await?
         .ok_or_else(|| OAuthError::Internal("the oxidp-api client is missing".into()))?;
     let params = super::params::Params::from_pairs([("grant_type", "refresh_token"), ("refresh_token", presented)]);
-    super::grants::refresh_token::refresh(state, &client, &params).await
+    super::grants::refresh_token::refresh(state, &client, &params, None).await
 }

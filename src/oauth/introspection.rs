@@ -49,7 +49,8 @@ pub async fn introspect(
         Ok(access) if may_see(&access.client_id) => {
             let mut answer = access.claims.clone();
             answer.insert("active".into(), Value::Bool(true));
-            answer.insert("token_type".into(), Value::String("Bearer".into()));
+            // A bound token's `cnf` is among its claims: the resource server checks the proof.
+            answer.insert("token_type".into(), Value::String(access.token_type().into()));
             Ok(Value::Object(answer))
         }
         Ok(_) => Ok(inactive),

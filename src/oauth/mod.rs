@@ -7,6 +7,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod clients;
 pub mod device;
+pub mod dpop;
 mod error;
 mod error_code;
 pub mod first_party;

@@ -16,3 +16,8 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
 }
+
+/// RFC 9449 §5: a DPoP-bound access token is of type `DPoP`.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}

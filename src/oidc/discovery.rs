@@ -42,6 +42,7 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         "request_object_signing_alg_values_supported": assertion_algs,
+        "dpop_signing_alg_values_supported": crate::oauth::dpop::ALGS,
         "service_documentation": format!("{issuer}/docs"),
     });
     let mut map = match document {

@@ -2,12 +2,18 @@
 
 use serde_json::{Map, Value};
 
+use crate::oauth::dpop::{self, Presentation};
 use crate::oauth::{OAuthError, access_token, scope};
 use crate::state::AppState;
 use crate::store::UserStore;
 
-pub async fn userinfo(state: &AppState, bearer: &str) -> Result<Map<String, Value>, OAuthError> {
+pub async fn userinfo(
+    state: &AppState,
+    bearer: &str,
+    presentation: &Presentation<'_>,
+) -> Result<Map<String, Value>, OAuthError> {
     let token = access_token::validate(state, bearer).await?;
+    dpop::check_presentation(state, token.jkt.as_deref(), bearer, presentation).await?;
     if !token.has_scope(scope::OPENID) {
         return Err(OAuthError::insufficient_scope("the access token lacks the openid scope"));
     }

@@ -97,7 +97,6 @@ impl ClientMetadata {
     /// never first-party, never has API access or resource-server rights, and under `open`
     /// never uses client_credentials: such scopes are dropped, such grants refused.
     pub fn into_spec(self, mode: DynamicRegistration) -> Result<(ClientSpec, Echoed), RegistrationError> {
-        self.refuse_unsupported()?;
         let auth_method = self.token_endpoint_auth_method.unwrap_or_else(|| "client_secret_basic".into());
         if !AUTH_METHODS.contains(&auth_method.as_str()) {
             return Err(invalid(format!(
@@ -209,20 +208,11 @@ impl ClientMetadata {
             api_access: false,
             id_token_alg: self.id_token_signed_response_alg,
             require_par: self.require_pushed_authorization_requests.unwrap_or(false),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
             jwt_auth,
             registered_via: Some(super::VIA_REGISTRATION.into()),
         };
         Ok((spec, echoed))
-    }
-
-    /// Members naming what oxidp does not offer (yet): refused, so a client never believes it
-    /// has, say, pairwise subjects or back-channel logout when it has not.
-    fn refuse_unsupported(&self) -> Result<(), RegistrationError> {
-        let unsupported = [("dpop_bound_access_tokens", self.dpop_bound_access_tokens == Some(true))];
-        match unsupported.iter().find(|(_, given)| *given) {
-            Some((name, _)) => Err(invalid(format!("{name} is not supported by this server"))),
-            None => Ok(()),
-        }
     }
 }
 
@@ -260,6 +250,7 @@ pub fn describe(client: &Client, echoed: &Echoed, issued_at: i64) -> Value {
         "response_types": response_types,
         "scope": scope::join(&client.scopes),
         "require_pushed_authorization_requests": client.require_par,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_alg.as_deref().unwrap_or("RS256"),
     });
     if let (Value::Object(body), Ok(Value::Object(extra))) = (&mut body, serde_json::to_value(echoed)) {

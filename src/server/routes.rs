@@ -31,8 +31,16 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
     poem::middleware::Cors::new()
         .allow_origins(origins.iter().map(String::as_str))
         .allow_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
-        .allow_headers(["authorization", "content-type", "x-api-key", "x-client-key", "x-request-id", "if-none-match"])
-        .expose_headers(["x-request-id", "etag", "retry-after", "www-authenticate"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "dpop",
+            "x-api-key",
+            "x-client-key",
+            "x-request-id",
+            "if-none-match",
+        ])
+        .expose_headers(["x-request-id", "etag", "retry-after", "www-authenticate", "dpop-nonce"])
         .allow_credentials(false)
         .max_age(600)
 }

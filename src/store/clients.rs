@@ -23,6 +23,8 @@ pub struct Client {
     pub id_token_alg: Option<String>,
     /// RFC 9126 §6: authorization requests must be pushed to `/par` first.
     pub require_par: bool,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     /// How a client that registered itself came (`dynamic_registration`,
     /// `client_id_metadata_document`); `None` for an administrator's client.
@@ -39,7 +41,7 @@ impl Client {
 
 const CLIENT_COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
      audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, \
-     id_token_signed_response_alg, require_par, created_at, registered_via, disabled_at";
+     id_token_signed_response_alg, require_par, created_at, registered_via, disabled_at, dpop_bound_access_tokens";
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -62,6 +64,7 @@ struct ClientRow {
     created_at: i64,
     registered_via: Option<String>,
     disabled_at: Option<i64>,
+    dpop_bound_access_tokens: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -84,6 +87,7 @@ impl TryFrom<ClientRow> for Client {
             api_access: row.api_access,
             id_token_alg: row.id_token_signed_response_alg,
             require_par: row.require_par,
+            dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             created_at: row.created_at,
             registered_via: row.registered_via,
             disabled_at: row.disabled_at,
@@ -108,6 +112,7 @@ pub struct NewClient {
     pub api_access: bool,
     pub id_token_alg: Option<String>,
     pub require_par: bool,
+    pub dpop_bound_access_tokens: bool,
     /// Set once, at creation (see [`Client::registered_via`]).
     pub registered_via: Option<String>,
 }
@@ -132,8 +137,8 @@ impl ClientStore for Db {
     async fn create_client(&self, c: NewClient, now: i64) -> StoreResult<()> {
         let sql = "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
                    audiences, resources, is_public, first_party, resource_server, pkce_exempt, api_access, id_token_signed_response_alg, \
-                   created_at, updated_at, require_par, registered_via) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18)";
+                   created_at, updated_at, require_par, registered_via, dpop_bound_access_tokens) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19)";
         on_pool!(self, |pool| sqlx::query(sql)
             .bind(&c.id)
             .bind(&c.name)
@@ -153,6 +158,7 @@ impl ClientStore for Db {
             .bind(now)
             .bind(c.require_par)
             .bind(&c.registered_via)
+            .bind(c.dpop_bound_access_tokens)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -186,7 +192,7 @@ impl ClientStore for Db {
     async fn update_client(&self, c: &NewClient, now: i64) -> StoreResult<bool> {
         let sql = "UPDATE clients SET name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, grant_types = $4, \
                    scopes = $5, audiences = $6, resources = $7, first_party = $8, resource_server = $9, pkce_exempt = $10, \
-                   api_access = $11, id_token_signed_response_alg = $12, updated_at = $13, require_par = $15 WHERE id = $14";
+                   api_access = $11, id_token_signed_response_alg = $12, updated_at = $13, require_par = $15, dpop_bound_access_tokens = $16 WHERE id = $14";
         let changed = on_pool!(self, |pool| sqlx::query(sql)
             .bind(&c.name)
             .bind(encode_list(&c.redirect_uris))
@@ -203,6 +209,7 @@ impl ClientStore for Db {
             .bind(now)
             .bind(&c.id)
             .bind(c.require_par)
+            .bind(c.dpop_bound_access_tokens)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

@@ -21,6 +21,8 @@ pub struct AuthCode {
     pub consumed_at: Option<i64>,
     pub grant_id: Option<String>,
     pub purge_after: i64,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What presenting a code found.
@@ -37,7 +39,7 @@ pub enum CodeConsumption {
 }
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_id, redirect_uri, redirect_uri_given, scope, resource, nonce, \
-     code_challenge, auth_time, amr, created_at, expires_at, consumed_at, grant_id, purge_after";
+     code_challenge, auth_time, amr, created_at, expires_at, consumed_at, grant_id, purge_after, dpop_jkt";
 
 pub trait CodeStore {
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
@@ -48,7 +50,7 @@ pub trait CodeStore {
 impl CodeStore for Db {
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
         let sql = format!(
-            "INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO auth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
         on_pool!(self, |pool| sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(&c.code_hash)
@@ -68,6 +70,7 @@ impl CodeStore for Db {
             .bind(c.consumed_at)
             .bind(&c.grant_id)
             .bind(c.purge_after)
+            .bind(&c.dpop_jkt)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

@@ -17,6 +17,8 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
     /// The browser session the grant came from (none for first-party logins).
     pub session_id: Option<String>,
+    /// RFC 9449 §5: the DPoP key a public client's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,7 +48,7 @@ impl AccessTokenState {
 }
 
 const GRANT_COLUMNS: &str =
-    "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at, session_id";
+    "id, client_id, user_id, scope, resource, auth_time, amr, created_at, expires_at, revoked_at, session_id, dpop_jkt";
 
 pub trait GrantStore {
     /// Fails with `Conflict` when the grant was revoked (a code replay) before it was written.
@@ -80,7 +82,8 @@ pub trait GrantStore {
 
 impl GrantStore for Db {
     async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
-        let sql = format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+        let sql =
+            format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         on_pool!(self, |pool| sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(&g.id)
             .bind(&g.client_id)
@@ -93,6 +96,7 @@ impl GrantStore for Db {
             .bind(g.expires_at)
             .bind(g.revoked_at)
             .bind(&g.session_id)
+            .bind(&g.dpop_jkt)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

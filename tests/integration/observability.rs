@@ -155,6 +155,20 @@ async fn cors_only_for_configured_origins() {
     assert!(refused.headers().get("access-control-allow-origin").is_none());
     let token = http.get(server.url("/jwks.json")).header("Origin", "https://app.example").send().await.expect("jwks");
     assert_eq!(token.headers()["access-control-allow-origin"], "https://app.example");
+    // Browser clients send DPoP proofs and read the server's nonces (RFC 9449).
+    let dpop = http
+        .request(reqwest::Method::OPTIONS, server.url("/token"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "dpop")
+        .send()
+        .await
+        .expect("preflight");
+    let allowed_headers = dpop.headers()["access-control-allow-headers"].to_str().expect("ascii").to_ascii_lowercase();
+    assert!(allowed_headers.contains("dpop"), "{allowed_headers}");
+    let token = http.get(server.url("/jwks.json")).header("Origin", "https://app.example").send().await.expect("jwks");
+    let exposed = token.headers()["access-control-expose-headers"].to_str().expect("ascii").to_ascii_lowercase();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
 
     // Without configured origins there are no CORS headers at all.
     let plain = TestServer::start(Backend::Sqlite).await;

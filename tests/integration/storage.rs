@@ -39,6 +39,7 @@ async fn a_code_is_consumed_exactly_once_under_concurrency(backend: Backend) {
         consumed_at: None,
         grant_id: None,
         purge_after: now + 1000,
+        dpop_jkt: None,
     };
     server.state.db.insert_code(&code).await.expect("insert");
     let mut tasks = tokio::task::JoinSet::new();
@@ -102,6 +103,7 @@ async fn a_grant_revoked_before_it_is_written_cannot_be_written(backend: Backend
         expires_at: now + 100,
         revoked_at: None,
         session_id: None,
+        dpop_jkt: None,
     };
     assert!(matches!(db.insert_grant(&grant).await, Err(StoreError::Conflict)));
     let stored = db.grant_by_id("grant-x").await.expect("read").expect("placeholder");
@@ -218,6 +220,7 @@ async fn access_token_state_follows_grant_and_user(backend: Backend) {
         expires_at: now + 100,
         revoked_at: None,
         session_id: None,
+        dpop_jkt: None,
     };
     db.insert_grant(&grant).await.expect("grant");
     db.record_access_token("jti-1", "c", Some("grant-y"), Some(&user.id), now + 60).await.expect("record");

@@ -36,6 +36,8 @@ pub struct ClientView {
     pub id_token_signed_response_alg: String,
     /// Authorization requests must be pushed to `/par` first (RFC 9126).
     pub require_pushed_authorization_requests: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     /// How a client that registered itself came: `dynamic_registration` (RFC 7591) or
     /// `client_id_metadata_document`; null for a client made by an administrator.
@@ -66,6 +68,7 @@ impl From<crate::store::Client> for ClientView {
             api_access: c.api_access,
             id_token_signed_response_alg: c.id_token_alg.unwrap_or_else(|| crate::keys::DEFAULT_ALG.to_string()),
             require_pushed_authorization_requests: c.require_par,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: c.created_at,
             registered_via: c.registered_via,
             disabled: c.disabled_at.is_some(),
@@ -115,6 +118,9 @@ pub struct CreateClientRequest {
     /// Authorization requests must be pushed to `/par` first (RFC 9126).
     #[oai(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    #[oai(default)]
+    pub dpop_bound_access_tokens: bool,
     /// `private_key_jwt` or `client_secret_jwt` (RFC 7523); absent: the secret is sent as is.
     pub token_endpoint_auth_method: Option<String>,
     /// The client's public keys, a JWK set (`private_key_jwt`).
@@ -154,6 +160,7 @@ pub struct ClientPatch {
     pub api_access: Option<bool>,
     pub id_token_signed_response_alg: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Object)]
@@ -231,6 +238,7 @@ impl AdminClientsApi {
             api_access: body.api_access,
             id_token_alg: body.id_token_signed_response_alg,
             require_par: body.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: body.dpop_bound_access_tokens,
             backchannel_logout: body
                 .backchannel_logout_uri
                 .clone()
@@ -291,6 +299,7 @@ impl AdminClientsApi {
             api_access: change.api_access,
             id_token_alg: change.id_token_signed_response_alg,
             require_par: change.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: change.dpop_bound_access_tokens,
             jwt_auth: None,
             backchannel_logout: None,
         };

@@ -46,6 +46,7 @@ impl From<crate::oauth::OAuthError> for ApiError {
                 ApiError::unauthorized(error.as_str(), description)
             }
             E::Protocol { error, description } => ApiError::bad_request(error.as_str(), None, description),
+            E::Dpop { error, description, .. } => ApiError::unauthorized(error.as_str(), description),
             E::RateLimited { retry_after } => ApiError::too_many(retry_after),
             E::Unavailable => ApiError::unavailable(),
             E::Internal(message) => ApiError::internal(&message),

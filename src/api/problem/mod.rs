@@ -170,6 +170,7 @@ pub async fn problems<E: Endpoint>(
         Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(with_request_id(too_large(), request_id).await),
         Err(_) => req.set_body(Vec::new()),
     }
+    crate::api::caller::accept_dpop_scheme(&mut req);
     let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),
@@ -178,6 +179,23 @@ pub async fn problems<E: Endpoint>(
         add_challenge(response.headers_mut(), challenge);
     }
     Ok(with_request_id(response, request_id).await)
+}
+
+/// A refused DPoP presentation (RFC 9449 §7.1): 401 problem JSON with the `DPoP` challenge,
+/// and a fresh nonce in `DPoP-Nonce` when one is required.
+pub fn dpop_refusal(error: crate::oauth::OAuthError) -> poem::Error {
+    let crate::oauth::OAuthError::Dpop { error, description, nonce } = error else {
+        return poem::Error::from_response(ApiError::from(error).into_response());
+    };
+    let mut response = ApiError::unauthorized(error.as_str(), description.to_string()).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&crate::oauth::dpop::challenge(error, &description)) {
+        headers.insert(WWW_AUTHENTICATE, value);
+    }
+    if let Some(value) = nonce.and_then(|nonce| HeaderValue::from_str(&nonce).ok()) {
+        headers.insert("dpop-nonce", value);
+    }
+    poem::Error::from_response(response)
 }
 
 /// Sets the Bearer challenge; a Bearer challenge already there (with `error` parameters) keeps

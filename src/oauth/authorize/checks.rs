@@ -75,6 +75,13 @@ pub(super) fn validate_for(
                 .filter(|s| s.len() <= MAX_STATE_LEN)
                 .map(str::to_string),
         },
+        // Proofs are not checked at /authorize; a binding mistake is the client's.
+        OAuthError::Dpop { description, .. } => AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            error: ErrorCode::InvalidRequest,
+            description: description.into_owned(),
+            state: None,
+        },
         OAuthError::Unavailable | OAuthError::RateLimited { .. } => AuthorizeError::Unavailable,
         OAuthError::Internal(message) => AuthorizeError::Internal(message),
     };
@@ -87,6 +94,7 @@ pub(super) fn validate_for(
     let prompt = check_prompt(params).map_err(fail)?;
     let max_age = check_max_age(params).map_err(fail)?;
     check_stored_sizes(params).map_err(fail)?;
+    let dpop_jkt = check_dpop_jkt(params).map_err(fail)?;
     access_token::check_resource(state, client, params.get("resource")).map_err(fail)?;
 
     let request = AuthorizationRequest {
@@ -104,6 +112,7 @@ pub(super) fn validate_for(
         fresh_login_session: None,
         consent_given_by: None,
         browser: String::new(),
+        dpop_jkt,
     };
     Ok(request)
 }
@@ -220,6 +229,15 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
                 .ok_or_else(|| OAuthError::invalid_request("max_age must be a non-negative integer"))
         })
         .transpose()
+}
+
+/// RFC 9449 §10: `dpop_jkt` is a base64url SHA-256 JWK thumbprint.
+fn check_dpop_jkt(params: &Params) -> Result<Option<String>, OAuthError> {
+    match params.get("dpop_jkt") {
+        Some(jkt) if crate::oauth::dpop::is_thumbprint(jkt) => Ok(Some(jkt.to_string())),
+        Some(_) => Err(OAuthError::invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
+        None => Ok(None),
+    }
 }
 
 fn check_stored_sizes(params: &Params) -> Result<(), OAuthError> {

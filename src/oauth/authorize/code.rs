@@ -33,6 +33,7 @@ pub(super) async fn issue(
         consumed_at: None,
         grant_id: None,
         // A replay must be recognised for as long as anything the code issued can live.
+        dpop_jkt: request.dpop_jkt.clone(),
         purge_after: expires_at + state.config.refresh_token_max_ttl.max(state.config.access_token_ttl),
     };
     state.db.insert_code(&record).await?;

@@ -46,6 +46,9 @@ pub struct AuthorizationRequest {
     /// Keyed hash of the authorization cookie of the browser that started the request.
     #[serde(default)]
     pub browser: String,
+    /// RFC 9449 §10: the DPoP key the code is bound to (`dpop_jkt`, or a proof at `/par`).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {

@@ -7,9 +7,9 @@
 //! are then the request.
 
 use super::{AuthorizationRequest, AuthorizeError, checks, limits, request_object};
-use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{self, ClientCredentials};
 use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, dpop};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -45,7 +45,9 @@ pub async fn push(state: &AppState, params: &Params, credentials: &ClientCredent
     let resolved = request_object::effective_params(state, &client, params)
         .await
         .map_err(request_object::Refused::into_oauth_error)?;
-    let request = checks::validate_for(state, &client, resolved.as_ref().unwrap_or(params)).map_err(as_oauth_error)?;
+    let mut request =
+        checks::validate_for(state, &client, resolved.as_ref().unwrap_or(params)).map_err(as_oauth_error)?;
+    bind_to_proof(state, &mut request, credentials).await?;
     // A public client is named by its client_id alone, which anyone can send: its pushes are
     // counted against the source address like requests left pending at /authorize.
     if client.is_public {
@@ -55,6 +57,23 @@ pub async fn push(state: &AppState, params: &Params, credentials: &ClientCredent
     let bytes = serde_json::to_vec(&request).map_err(|e| OAuthError::Internal(e.to_string()))?;
     state.kv.put(&key(&request_uri), bytes, PUSHED_TTL).await?;
     Ok(Pushed { request_uri, expires_in: PUSHED_TTL })
+}
+
+/// RFC 9449 §10.1: a DPoP proof sent to `/par` binds the code to its key; with `dpop_jkt`
+/// as well, both must name the same key.
+async fn bind_to_proof(
+    state: &AppState,
+    request: &mut AuthorizationRequest,
+    credentials: &ClientCredentials,
+) -> Result<(), OAuthError> {
+    let Some(proof) = dpop::single(&credentials.dpop)? else { return Ok(()) };
+    let context = dpop::ProofContext { method: "POST", url: &credentials.endpoint, access_token: None };
+    let jkt = dpop::verify_proof(state, proof, &context).await?;
+    if request.dpop_jkt.as_deref().is_some_and(|named| named != jkt) {
+        return Err(OAuthError::invalid_dpop_proof("dpop_jkt does not name the DPoP proof's key"));
+    }
+    request.dpop_jkt = Some(jkt);
+    Ok(())
 }
 
 /// A failed check of the pushed parameters, as the JSON error of §2.3: what `/authorize` would

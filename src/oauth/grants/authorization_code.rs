@@ -6,7 +6,12 @@ use crate::oauth::{CODE_HASH_PURPOSE, OAuthError, pkce, refresh_token, scope};
 use crate::state::AppState;
 use crate::store::{Client, CodeConsumption, CodeStore, Grant, GrantStore, StoreError, UserStore};
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant("authorization_code") {
         return Err(OAuthError::unauthorized_client("the client may not use the authorization_code grant"));
     }
@@ -33,6 +38,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     }
     check_redirect_uri(params.get("redirect_uri"), &code.redirect_uri, code.redirect_uri_given)?;
     check_pkce(code.code_challenge.as_deref(), params.get("code_verifier"))?;
+    check_dpop_jkt(code.dpop_jkt.as_deref(), jkt)?;
     let user = state
         .db
         .user_by_id(&code.user_id)
@@ -53,6 +59,9 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
         session_id: Some(code.session_id.clone()),
+        // RFC 9449 §5: only a public client's refresh tokens are bound (a confidential client
+        // authenticates anyway).
+        dpop_jkt: if client.is_public { jkt.map(str::to_string) } else { None },
     };
     match state.db.insert_grant(&grant).await {
         // A replay revoked the grant between consuming the code and writing the grant.
@@ -66,7 +75,8 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     };
     crate::oidc::backchannel::took_part(state, &code.session_id, &user.id, &client.id).await?;
     let sid = crate::oidc::backchannel::sid(state, &code.session_id);
-    issue_user_tokens(state, client, &user, &grant, &scopes, code.nonce.as_deref(), refresh_token, Some(&sid)).await
+    issue_user_tokens(state, client, &user, &grant, &scopes, code.nonce.as_deref(), refresh_token, Some(&sid), jkt)
+        .await
 }
 
 /// The redirect_uri must repeat the authorization request's when that one carried it.
@@ -78,6 +88,17 @@ fn check_redirect_uri(presented: Option<&str>, issued_for: &str, was_given: bool
         None if was_given => {
             Err(OAuthError::invalid_grant("redirect_uri is required because the authorization request had one"))
         }
+        _ => Ok(()),
+    }
+}
+
+/// RFC 9449 §10: a code bound with `dpop_jkt` is redeemed only with a proof of that key.
+fn check_dpop_jkt(bound: Option<&str>, proven: Option<&str>) -> Result<(), OAuthError> {
+    match (bound, proven) {
+        (Some(bound), Some(proven)) if bound != proven => {
+            Err(OAuthError::invalid_grant("the DPoP proof's key is not the one dpop_jkt named"))
+        }
+        (Some(_), None) => Err(OAuthError::invalid_grant("the code is bound to a DPoP key: a DPoP proof is required")),
         _ => Ok(()),
     }
 }

@@ -8,7 +8,12 @@ use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::Client;
 
-pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub async fn issue(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials"));
     }
@@ -39,11 +44,12 @@ pub async fn issue(state: &AppState, client: &Client, params: &Params) -> Result
             auth_time: None,
             act: None,
             expires_at: None,
+            jkt,
         },
     )?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: crate::oauth::token_response::token_type(jkt),
         expires_in: state.config.access_token_ttl,
         scope: scope::join(&scopes),
         refresh_token: None,

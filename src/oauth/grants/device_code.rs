@@ -10,7 +10,14 @@ use crate::oauth::{OAuthError, refresh_token, scope};
 use crate::state::AppState;
 use crate::store::{Client, DeviceAuthorization, DeviceCodeStore, Grant, GrantStore, UserStore};
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
+/// `jkt`: the key of the request's DPoP proof, which binds the tokens (and a public client's
+/// refresh tokens) as at the code grant.
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant(GRANT_TYPE) {
         return Err(OAuthError::unauthorized_client("the client may not use the device_code grant"));
     }
@@ -28,7 +35,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         "consumed" => Err(OAuthError::invalid_grant("the device code was already used")),
         _ if authorization.expires_at <= now => Err(OAuthError::expired_token("the device code has expired")),
         "denied" => Err(OAuthError::access_denied("the user denied the request")),
-        "approved" => redeem(state, client, authorization).await,
+        "approved" => redeem(state, client, authorization, jkt).await,
         _ => poll(state, &authorization, now).await,
     }
 }
@@ -54,6 +61,7 @@ async fn redeem(
     state: &AppState,
     client: &Client,
     authorization: DeviceAuthorization,
+    jkt: Option<&str>,
 ) -> Result<super::TokenResponse, OAuthError> {
     let now = state.now();
     let grant_id = uuid::Uuid::new_v4().to_string();
@@ -82,6 +90,7 @@ async fn redeem(
         expires_at: refresh_token::family_end(state, now),
         revoked_at: None,
         session_id: Some(session_id.clone()),
+        dpop_jkt: if client.is_public { jkt.map(str::to_string) } else { None },
     };
     state.db.insert_grant(&grant).await?;
     let refresh_token = if refresh_token::may_issue(client, &scopes) {
@@ -91,5 +100,5 @@ async fn redeem(
     };
     crate::oidc::backchannel::took_part(state, &session_id, &user.id, &client.id).await?;
     let sid = crate::oidc::backchannel::sid(state, &session_id);
-    issue_user_tokens(state, client, &user, &grant, &scopes, None, refresh_token, Some(&sid)).await
+    issue_user_tokens(state, client, &user, &grant, &scopes, None, refresh_token, Some(&sid), jkt).await
 }

@@ -22,6 +22,7 @@ pub(crate) async fn issue_user_tokens(
     nonce: Option<&str>,
     refresh_token: Option<String>,
     sid: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let audience = access_token::audience(state, client, grant.resource.as_deref(), scopes);
     let access = access_token::mint(
@@ -34,6 +35,7 @@ pub(crate) async fn issue_user_tokens(
             auth_time: Some(grant.auth_time),
             act: None,
             expires_at: None,
+            jkt,
         },
     )?;
     state.db.record_access_token(&access.jti, &client.id, Some(&grant.id), Some(&user.id), access.expires_at).await?;
@@ -59,7 +61,7 @@ pub(crate) async fn issue_user_tokens(
     };
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: super::token_response::token_type(jkt),
         expires_in: state.config.access_token_ttl,
         scope: super::scope::join(scopes),
         refresh_token,

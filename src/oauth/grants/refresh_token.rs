@@ -8,7 +8,12 @@ use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::{Client, Grant, UserStore};
 
-pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
+pub async fn refresh(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant("refresh_token") {
         return Err(OAuthError::unauthorized_client("the client may not use the refresh_token grant"));
     }
@@ -29,11 +34,23 @@ pub async fn refresh(state: &AppState, client: &Client, params: &Params) -> Resu
         .filter(|user| user.is_active())
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
     let scopes = narrowed_scopes(&family, params.get("scope"))?;
+    check_key(&family, jkt)?;
     // Rotate only after every check passed: a refused request leaves the token usable.
     let successor = token.rotate(state).await?;
     // The same `sid` as the code's ID token: a back-channel logout of that session names it.
     let sid = family.session_id.as_deref().map(|session| crate::oidc::backchannel::sid(state, session));
-    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor), sid.as_deref()).await
+    issue_user_tokens(state, client, &user, &family, &scopes, None, Some(successor), sid.as_deref(), jkt).await
+}
+
+/// RFC 9449 §5: a public client's family bound to a DPoP key refreshes only with a proof of it.
+fn check_key(family: &Grant, jkt: Option<&str>) -> Result<(), OAuthError> {
+    match (family.dpop_jkt.as_deref(), jkt) {
+        (Some(bound), Some(proven)) if bound != proven => {
+            Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key"))
+        }
+        (Some(_), None) => Err(OAuthError::invalid_grant("the refresh token is DPoP-bound: a DPoP proof is required")),
+        _ => Ok(()),
+    }
 }
 
 /// The granted scopes, or the subset the request names (RFC 6749 §6).
@@ -77,6 +94,7 @@ mod tests {
             expires_at: 100,
             revoked_at: None,
             session_id: None,
+            dpop_jkt: None,
         }
     }
 

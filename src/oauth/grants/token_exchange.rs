@@ -41,7 +41,12 @@ struct Party {
     claims: Map<String, Value>,
 }
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<super::TokenResponse, OAuthError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<super::TokenResponse, OAuthError> {
     if !client.allows_grant(GRANT_TYPE) || client.is_public {
         return Err(OAuthError::unauthorized_client("the client may not use token exchange"));
     }
@@ -78,6 +83,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             auth_time: subject.claims.get("auth_time").and_then(Value::as_i64),
             act: act.clone(),
             expires_at: Some(expires_at),
+            jkt,
         },
     )?;
     let (grant, user) = (subject.grant_id.as_deref(), subject.user_id.as_deref());
@@ -85,7 +91,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     audit(state, client, &subject, actor.as_ref(), &audience).await?;
     Ok(super::TokenResponse {
         access_token: minted.token,
-        token_type: "Bearer",
+        token_type: crate::oauth::token_response::token_type(jkt),
         expires_in: expires_at - now,
         scope: scope::join(&scopes),
         refresh_token: None,

@@ -137,6 +137,7 @@ async fn client_credentials_refusals(backend: Backend) {
             api_access: false,
             id_token_alg: None,
             require_par: false,
+            dpop_bound_access_tokens: false,
             registered_via: None,
         };
         server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");

@@ -10,6 +10,7 @@ mod client_cache;
 mod client_credentials;
 mod consent;
 pub(crate) mod device_code;
+mod dpop;
 mod metadata_document;
 mod par;
 mod pkce;

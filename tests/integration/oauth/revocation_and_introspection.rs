@@ -46,6 +46,7 @@ async fn a_public_client_is_never_a_resource_server(backend: Backend) {
         api_access: false,
         id_token_alg: None,
         require_par: false,
+        dpop_bound_access_tokens: false,
         registered_via: None,
     };
     server.state.db.create_client(stored, server.clock_now()).await.expect("insert client");
