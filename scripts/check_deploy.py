@@ -11,10 +11,14 @@ Docker has no engine here, so nothing is built or started in a container. Instea
     each deployment is fed to its configuration loader, a server is started with the Kubernetes
     settings to answer the probe paths and the Dockerfile's HEALTHCHECK command, and the
     placeholder secret must be refused;
+  - the Kubernetes manifests are validated against the API schemas kubernetes-validate ships
+    (strict: unknown fields fail), and checked for probes, enableServiceLinks: false, the
+    security context, resources against docs/PERFORMANCE.md and the NetworkPolicy's ports; the
+    binary must ignore the service-link variables of their Services and refuse OXIDP_PORT=8080;
   - `docker compose config` runs when the docker client has the compose plugin.
 
 Prints one line per check and ends with "deploy: N passed, M failed"; exits 1 on any failure.
-Needs Python 3.9+ and PyYAML.
+Needs Python 3.9+, PyYAML and kubernetes-validate (scripts/deploy-requirements.txt).
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 NGINX = DEPLOY / "nginx.conf"
 K8S = DEPLOY / "k8s"
 
-# Variables that select the configuration rather than being part of it.
-NOT_CONFIG_FIELDS = {"OXIDP_CONFIG"}
+# Variables the configuration loader passes over (src/config/load.rs): the TOML file's path and
+# the log filter.
+NOT_CONFIG_FIELDS = {"OXIDP_CONFIG", "OXIDP_LOG"}
 # Values that must never sit in a ConfigMap or a Dockerfile.
 SECRET_VARIABLES = {"OXIDP_SECRET_KEY", "OXIDP_INTERNAL_SECRET", "OXIDP_DATABASE_URL", "OXIDP_SMTP_URL"}
 # The SPEC variables that README.md names in a sentence below its table.
@@ -587,6 +592,18 @@ def check_kubernetes(parsed: dict[Path, list], docker: dict) -> dict:
                    f"{security['runAsUser']} vs {docker.get('uid')}")
         report(security.get("allowPrivilegeEscalation") is False, f"k8s: {kind} {name} allowPrivilegeEscalation false")
         report("ALL" in ((security.get("capabilities") or {}).get("drop") or []), f"k8s: {kind} {name} drops ALL capabilities")
+        report(security.get("readOnlyRootFilesystem") is True, f"k8s: {kind} {name} readOnlyRootFilesystem")
+        report((security.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+               f"k8s: {kind} {name} seccompProfile RuntimeDefault")
+        # A Service named oxidp makes the kubelet add OXIDP_SERVICE_HOST, OXIDP_PORT=tcp://...
+        report(spec.get("enableServiceLinks") is False, f"k8s: {kind} {name} enableServiceLinks false",
+               "no OXIDP_* service-link variables in the pod")
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        report(all(requests.get(r) and limits.get(r) for r in ("cpu", "memory"))
+               and quantity(requests["memory"]) <= quantity(limits["memory"])
+               and quantity(requests["cpu"]) <= quantity(limits["cpu"]),
+               f"k8s: {kind} {name} requests and limits CPU and memory", json.dumps(resources))
         env_from = container.get("envFrom") or []
         refs_cm = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
         refs_secret = [e["secretRef"]["name"] for e in env_from if "secretRef" in e]
@@ -594,12 +611,14 @@ def check_kubernetes(parsed: dict[Path, list], docker: dict) -> dict:
                and all(r in secrets for r in refs_secret),
                f"k8s: {kind} {name} envFrom the ConfigMap and the Secret", f"{refs_cm} {refs_secret}")
         if security.get("readOnlyRootFilesystem"):
-            mounts = [m["mountPath"] for m in container.get("volumeMounts") or []]
+            volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+            mounts = [m["mountPath"] for m in container.get("volumeMounts") or []
+                      if "emptyDir" in (volumes.get(m.get("name")) or {}) and not m.get("readOnly")]
             env = {**docker.get("env", {}), **info["env"]}
             for variable in ("OXIDP_KEYS_DIR", "OXIDP_MAIL_DIR"):
                 path = env.get(variable, "")
                 writable = path.startswith("/") and any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts)
-                report(writable, f"k8s: {kind} {name} {variable} is on a writable volume (read-only root)",
+                report(writable, f"k8s: {kind} {name} {variable} is on a writable emptyDir (read-only root)",
                        f"{path} in {mounts}")
         return container
 
@@ -616,17 +635,20 @@ def check_kubernetes(parsed: dict[Path, list], docker: dict) -> dict:
         bind = {**docker.get("env", {}), **info["env"]}.get("OXIDP_BIND", "")
         report(str(bind.rsplit(":", 1)[-1]) in {str(p) for p in ports.values()},
                f"k8s: Deployment {name} containerPort matches OXIDP_BIND", f"{bind} vs {ports}")
-        for probe, path_expected in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        for probe, path_expected in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"),
+                                     ("livenessProbe", "/healthz")):
             http = (container.get(probe) or {}).get("httpGet") or {}
             port = http.get("port")
             report(http.get("path") == path_expected and (port in ports or port in ports.values()),
                    f"k8s: Deployment {name} {probe} GET {path_expected}", f"{http.get('path')} on port {port}")
         info.setdefault("probes", []).extend(
-            (container.get(p) or {}).get("httpGet", {}).get("path") for p in ("readinessProbe", "livenessProbe"))
-        resources = container.get("resources") or {}
-        report(bool((resources.get("requests") or {}).get("cpu")) and bool((resources.get("requests") or {}).get("memory"))
-               and bool((resources.get("limits") or {}).get("memory")),
-               f"k8s: Deployment {name} requests CPU and memory, limits memory", json.dumps(resources))
+            (container.get(p) or {}).get("httpGet", {}).get("path")
+            for p in ("startupProbe", "readinessProbe", "livenessProbe"))
+        startup = container.get("startupProbe") or {}
+        budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+        report(budget >= 60, f"k8s: Deployment {name} startupProbe allows a minute for migrations at start",
+               f"{budget}s")
+        check_sizing(name, container.get("resources") or {}, {**docker.get("env", {}), **info["env"]})
         grace = template.get("spec", {}).get("terminationGracePeriodSeconds", 30)
         pre_stop = " ".join(map(str, ((container.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command", [])))
         sleep = int(re.search(r"sleep (\d+)", pre_stop).group(1)) if re.search(r"sleep (\d+)", pre_stop) else 0
@@ -663,7 +685,162 @@ def check_kubernetes(parsed: dict[Path, list], docker: dict) -> dict:
         job_labels = (template.get("metadata") or {}).get("labels") or {}
         selector = info.get("service_selector") or {}
         report(not (selector and selector.items() <= job_labels.items()), f"k8s: Job {name} pods are not behind the Service")
+        info["job_labels"] = job_labels
+    info["service_links"] = service_link_variables(documents)
+    check_network_policies(documents, info)
+    check_schemas(parsed)
     return info
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes: sizing from the benchmark, network policies, schemas, service links
+# ---------------------------------------------------------------------------------------------
+
+PERFORMANCE = ROOT / "docs" / "PERFORMANCE.md"
+ARGON2_MIB = 19  # one argon2id block per password check in flight (README.md, Security)
+QUANTITY = re.compile(r"^([0-9.]+)(m|k|M|G|Ki|Mi|Gi)?$")
+FACTORS = {None: 1, "m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def quantity(value) -> float:
+    """A Kubernetes quantity (`250m`, `2`, `64Mi`) as a number (cores or bytes)."""
+    match = QUANTITY.match(str(value))
+    if not match:
+        raise ValueError(f"unsupported quantity {value!r}")
+    return float(match.group(1)) * FACTORS[match.group(2)]
+
+
+def benchmark_figures() -> dict:
+    """Idle and peak RSS (MB) and the server's busiest core count from docs/PERFORMANCE.md."""
+    text = PERFORMANCE.read_text()
+    rss = re.findall(r"Server RSS: idle ([0-9.]+) MB.*?peak under load \(VmHWM\) ([0-9.]+) MB", text)
+    flood = re.findall(r"^\| defaults:[^|]*\|[^|]*\| *[0-9.]+[–-]([0-9.]+) MiB", text, re.M)
+    cores = []
+    for table in re.findall(r"^\| scenario \| oxidp server cores \|.*?(?=^\s*$)", text, re.S | re.M):
+        cores += [float(row.split("|")[2]) for row in table.splitlines()[2:] if row.startswith("|")]
+    return {
+        "idle": max((float(i) for i, _ in rss), default=0.0),
+        "peak": max((float(p) for _, p in rss), default=0.0),
+        "flood": max((float(f) for f in flood), default=0.0),
+        "cores": max(cores, default=0.0),
+    }
+
+
+def check_sizing(name: str, resources: dict, env: dict[str, str]) -> None:
+    figures = benchmark_figures()
+    if not report(all(figures.values()), "k8s: docs/PERFORMANCE.md has the measured RSS and CPU figures",
+                  json.dumps(figures)):
+        return
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    mib = 2**20
+    request = quantity(requests.get("memory", 0)) / mib
+    limit = quantity(limits.get("memory", 0)) / mib
+    report(request >= figures["peak"], f"k8s: Deployment {name} memory request covers the benchmark's peak under load",
+           f"{request:.0f} MiB vs {figures['peak']} MB")
+    slots = env.get("OXIDP_PASSWORD_HASH_CONCURRENCY", "0")
+    report(slots.isdigit() and int(slots) > 0,
+           f"k8s: Deployment {name} fixes OXIDP_PASSWORD_HASH_CONCURRENCY (memory grows by {ARGON2_MIB} MiB a slot)",
+           slots)
+    needed = max(figures["flood"], figures["idle"] + ARGON2_MIB * int(slots or 0) if slots.isdigit() else 0)
+    report(limit >= 1.5 * needed and limit >= 2 * figures["peak"],
+           f"k8s: Deployment {name} memory limit leaves room over the measured peaks",
+           f"{limit:.0f} MiB vs flood {figures['flood']} MiB, {slots} slot(s), load {figures['peak']} MB")
+    cpu = quantity(limits.get("cpu", 0))
+    report(cpu >= figures["cores"], f"k8s: Deployment {name} CPU limit is above what a saturated server used",
+           f"{cpu} vs {figures['cores']} cores")
+
+
+def rule_ports(rules: list) -> set[tuple[str, object]]:
+    """(protocol, port) pairs that a list of ingress or egress rules admits, from any peer."""
+    return {(p.get("protocol", "TCP"), p.get("port")) for rule in rules or [] for p in rule.get("ports") or []}
+
+
+def url_port(url: str, default: int) -> int:
+    match = re.match(r"^\w+://(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?]*)(?::(\d+))?", url)
+    return int(match.group(1)) if match and match.group(1) else default
+
+
+def check_network_policies(documents: list, info: dict) -> None:
+    policies = docs_of_kind(documents, "NetworkPolicy")
+    env = {**info.get("env", {}), **info.get("secret_env", {})}
+    labels = info.get("deployment_labels") or {}
+    ports = info.get("ports") or {}
+    selected = [doc for _, doc in policies
+                if labels and ((doc.get("spec") or {}).get("podSelector") or {}).get("matchLabels", {}).items() <= labels.items()
+                and ((doc.get("spec") or {}).get("podSelector") or {}).get("matchLabels")]
+    if not report(bool(selected), "k8s: a NetworkPolicy selects the Deployment's pods"):
+        return
+    spec = selected[0].get("spec") or {}
+    name = selected[0]["metadata"]["name"]
+    report({"Ingress", "Egress"} <= set(spec.get("policyTypes") or []), f"k8s: NetworkPolicy {name} restricts ingress and egress")
+    ingress = rule_ports(spec.get("ingress"))
+    report(all(("TCP", n) in ingress or ("TCP", p) in ingress for n, p in ports.items()) and bool(ports),
+           f"k8s: NetworkPolicy {name} admits the container's ports", f"{sorted(map(str, ingress))} vs {ports}")
+    egress = rule_ports(spec.get("egress"))
+    required = {
+        "DNS": [("UDP", 53), ("TCP", 53)],
+        "PostgreSQL (OXIDP_DATABASE_URL)": [("TCP", url_port(env.get("OXIDP_DATABASE_URL", ""), 5432))],
+        "Redis (OXIDP_REDIS_URL)": [("TCP", url_port(env.get("OXIDP_REDIS_URL", ""), 6379))],
+        "HTTPS: upstream identity providers, webhooks, logout calls": [("TCP", 443)],
+        "SMTP: submission, implicit TLS, relay": [("TCP", 587), ("TCP", 465), ("TCP", 25)],
+    }
+    for what, needed in required.items():
+        report(all(pair in egress for pair in needed), f"k8s: NetworkPolicy {name} egress allows {what}",
+               ", ".join(f"{port}/{protocol}" for protocol, port in needed))
+    job_labels = info.get("job_labels") or {}
+    for _, doc in policies:
+        match = ((doc.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}
+        if job_labels and match and match.items() <= job_labels.items():
+            egress = rule_ports((doc.get("spec") or {}).get("egress"))
+            database = ("TCP", url_port(env.get("OXIDP_DATABASE_URL", ""), 5432))
+            report(("UDP", 53) in egress and database in egress,
+                   f"k8s: NetworkPolicy {doc['metadata']['name']} lets the migration Job reach DNS and PostgreSQL")
+
+
+def check_schemas(parsed: dict[Path, list]) -> None:
+    """Every manifest against the Kubernetes OpenAPI schemas shipped in kubernetes-validate."""
+    try:
+        import kubernetes_validate
+    except ImportError:
+        report(False, "k8s: kubernetes-validate is installed",
+               "pip install -r scripts/deploy-requirements.txt (scripts/test does it)")
+        return
+    version = kubernetes_validate.latest_version()
+    for path, documents in sorted(parsed.items()):
+        if K8S not in path.parents:
+            continue
+        errors = []
+        for doc in documents:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                errors.append(f"{doc.get('kind')}: {'.'.join(map(str, error.path))}: {error.message}")
+            except kubernetes_validate.SchemaNotFoundError as error:
+                errors.append(f"{doc.get('kind')}: no schema ({error})")
+        report(not errors, f"k8s: {rel(path)} is valid against the Kubernetes {version} schemas (strict)",
+               "; ".join(errors)[:300])
+
+
+def service_link_variables(documents: list) -> dict[str, str]:
+    """What the kubelet would put into a pod for the manifests' Services (fake cluster IPs)."""
+    env: dict[str, str] = {}
+    for number, (_, service) in enumerate(docs_of_kind(documents, "Service")):
+        prefix = service["metadata"]["name"].upper().replace("-", "_")
+        address = f"10.96.0.{20 + number}"
+        ports = (service.get("spec") or {}).get("ports") or []
+        for index, port in enumerate(ports):
+            protocol = port.get("protocol", "TCP")
+            url = f"{protocol.lower()}://{address}:{port['port']}"
+            if index == 0:
+                env[f"{prefix}_SERVICE_HOST"] = address
+                env[f"{prefix}_SERVICE_PORT"] = str(port["port"])
+                env[f"{prefix}_PORT"] = url
+            if port.get("name"):
+                env[f"{prefix}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = str(port["port"])
+            base = f"{prefix}_PORT_{port['port']}_{protocol.upper()}"
+            env.update({base: url, f"{base}_PROTO": protocol.lower(), f"{base}_PORT": str(port["port"]),
+                        f"{base}_ADDR": address})
+    return env
 
 
 def check_with_binary(compose_info: dict, docker: dict, k8s: dict) -> None:
@@ -686,6 +863,15 @@ def check_with_binary(compose_info: dict, docker: dict, k8s: dict) -> None:
         loads(f"compose {name}", {**docker.get("env", {}), **env})
     k8s_env = {**docker.get("env", {}), **k8s.get("env", {}), **k8s.get("secret_env", {})}
     loads("k8s ConfigMap + Secret", k8s_env)
+    # Should a pod get the Services' link variables after all (enableServiceLinks dropped, or a
+    # Service named oxidp-<x> elsewhere), they are ignored, and a look-alike typo is not.
+    links = k8s.get("service_links") or {}
+    report(bool(links), "k8s: service-link variables of the Services", ", ".join(sorted(links))[:120])
+    loads("k8s ConfigMap + Secret + service links", {**k8s_env, **links})
+    result = subprocess.run([str(binary), "openapi"], env=clean_environment({**k8s_env, **links, "OXIDP_PORT": "8080"}),
+                            capture_output=True, text=True, timeout=60)
+    report(result.returncode == 2 and "OXIDP_PORT" in result.stderr, "binary: OXIDP_PORT=8080 (not a service link) is refused",
+           f"exit {result.returncode}: {result.stderr.strip()[:100]}")
 
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite://{tmp}/oxidp.db?mode=rwc"
@@ -701,7 +887,7 @@ def check_with_binary(compose_info: dict, docker: dict, k8s: dict) -> None:
 
         # A server with the Kubernetes settings: probe paths and the image's HEALTHCHECK.
         port = free_port()
-        env = {**k8s_env, **local, "OXIDP_SECRET_KEY": dummy_secret, "OXIDP_BIND": f"127.0.0.1:{port}"}
+        env = {**k8s_env, **links, **local, "OXIDP_SECRET_KEY": dummy_secret, "OXIDP_BIND": f"127.0.0.1:{port}"}
         log = open(Path(tmp) / "serve.log", "w+")
         server = subprocess.Popen([str(binary), "serve"], env=clean_environment(env), stdout=log, stderr=log)
         try:
@@ -711,7 +897,7 @@ def check_with_binary(compose_info: dict, docker: dict, k8s: dict) -> None:
                     break
                 time.sleep(0.1)
             started = server.poll() is None and http_status(f"http://127.0.0.1:{port}/healthz") == 200
-            if not report(started, "binary: serves with the k8s settings"):
+            if not report(started, "binary: serves with the k8s settings and service links"):
                 log.seek(0)
                 print("     " + "\n     ".join(log.read().strip().splitlines()[-10:]))
                 return

@@ -128,6 +128,9 @@ pub fn run() -> ExitCode {
     };
     // Held until the end of `run`: dropping it flushes the log lines still queued.
     let _log_flush = logging::init_logging(&config, matches!(cli.command, Command::Serve));
+    for name in crate::config::service_links_in_environment() {
+        tracing::debug!(%name, "ignored a Kubernetes service-link variable");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -10,7 +10,8 @@ const LIST_KEYS: [&str; 5] =
     ["trusted_proxies", "cors_origins", "signing_algs", "outbound_allow_cidrs", "client_id_metadata_hosts"];
 
 impl Config {
-    /// Loads defaults, then the TOML file named by `OXIDP_CONFIG`, then `OXIDP_*` variables.
+    /// Loads defaults, then the TOML file named by `OXIDP_CONFIG`, then `OXIDP_*` variables
+    /// other than Kubernetes service links.
     pub fn load() -> Result<Self, ConfigError> {
         Self::from_figment(Self::figment(std::env::var("OXIDP_CONFIG").ok().as_deref()))
     }
@@ -20,7 +21,13 @@ impl Config {
         if let Some(path) = toml_path {
             figment = figment.merge(Toml::file_exact(path));
         }
+        // Kubernetes service links (`OXIDP_SERVICE_HOST=10.0.0.1`, ...) are not settings.
+        let links: Vec<String> = super::service_links::in_environment()
+            .into_iter()
+            .filter_map(|name| name.strip_prefix("OXIDP_").map(str::to_string))
+            .collect();
         let env = Env::prefixed("OXIDP_")
+            .filter(move |key| !links.iter().any(|link| link == key.as_str()))
             .ignore(&["CONFIG", "LOG"])
             .split("__")
             .map(|key| key.as_str().to_ascii_lowercase().into());
@@ -145,6 +152,33 @@ mod tests {
             jail.set_env("OXIDP_OUTBOUND_ALLOW_CIDRS", "not-a-network");
             let error = Config::from_figment(Config::figment(None)).expect_err("must fail");
             assert!(error.variable.starts_with("OXIDP_OUTBOUND_ALLOW_CIDRS"), "{}", error.variable);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_ignored_and_typos_are_not() {
+        Jail::expect_with(|jail| {
+            for (name, value) in [
+                ("OXIDP_SERVICE_HOST", "10.96.0.20"),
+                ("OXIDP_SERVICE_PORT", "80"),
+                ("OXIDP_SERVICE_PORT_HTTP", "80"),
+                ("OXIDP_PORT", "tcp://10.96.0.20:80"),
+                ("OXIDP_PORT_80_TCP", "tcp://10.96.0.20:80"),
+                ("OXIDP_PORT_80_TCP_PROTO", "tcp"),
+                ("OXIDP_PORT_80_TCP_PORT", "80"),
+                ("OXIDP_PORT_80_TCP_ADDR", "10.96.0.20"),
+                ("OXIDP_METRICS_SERVICE_HOST", "10.96.0.21"),
+                ("OXIDP_METRICS_PORT_9100_TCP_ADDR", "10.96.0.21"),
+            ] {
+                jail.set_env(name, value);
+            }
+            jail.set_env("OXIDP_CODE_TTL", "45");
+            let config = Config::from_figment(Config::figment(None)).expect("service links are not settings");
+            assert_eq!(config.code_ttl, 45);
+            jail.set_env("OXIDP_PORT", "8080");
+            let error = Config::from_figment(Config::figment(None)).expect_err("OXIDP_PORT=8080 is a typo");
+            assert!(error.to_string().contains("port"), "{error}");
             Ok(())
         });
     }

@@ -7,6 +7,7 @@ mod error;
 mod federation;
 mod lenient;
 mod load;
+mod service_links;
 mod validate;
 mod validate_federation;
 
@@ -21,6 +22,7 @@ pub use federation::{
     AuthentikConfig, DEFAULT_AUTHENTIK_PROVIDER, DEFAULT_UPSTREAM_TIMEOUT, GITHUB_API_URL, GITHUB_AUTH_URL,
     GITHUB_TOKEN_URL, GOOGLE_ISSUER, TrustedIssuerConfig, UpstreamConfig, UpstreamKind,
 };
+pub use service_links::in_environment as service_links_in_environment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

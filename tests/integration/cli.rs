@@ -31,10 +31,10 @@ pub(crate) struct Cli {
     database_url: String,
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Cli {
@@ -67,7 +67,7 @@ impl Cli {
         command
     }
 
-    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut command = self.command(args, env);
         let Output { status, stdout, stderr } = tokio::task::block_in_place(|| command.output()).expect("run oxidp");
         Run {
@@ -102,7 +102,7 @@ impl Cli {
     }
 
     /// Exit 2, nothing on stdout, and a message on stderr naming `names`.
-    fn invalid_with(&self, args: &[&str], env: &[(&str, &str)], names: &[&str]) -> String {
+    pub(crate) fn invalid_with(&self, args: &[&str], env: &[(&str, &str)], names: &[&str]) -> String {
         let run = self.run_with(args, env);
         assert_eq!(
             run.code,

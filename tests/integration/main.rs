@@ -38,6 +38,7 @@ mod registration;
 mod registration_management;
 mod scale_out;
 mod secrets;
+mod service_links;
 mod session;
 mod signing_algs;
 mod storage;
