@@ -56,6 +56,12 @@ pub async fn exchange(
     let subject_token = required(params, "subject_token")?;
     let subject_type = required(params, "subject_token_type")?;
     let subject = party(state, client, subject_token, subject_type, true).await?;
+    // A DPoP-bound subject token is the holder's only with a proof of its key (RFC 9449 §6.1);
+    // the exchanged token is then bound to the same key.
+    let bound = subject.claims.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str);
+    if bound.is_some_and(|bound| jkt != Some(bound)) {
+        return Err(OAuthError::invalid_grant("the subject token is DPoP-bound: send a DPoP proof of its key"));
+    }
     let actor = match (params.get("actor_token"), params.get("actor_token_type")) {
         (None, None) => None,
         (Some(token), Some(kind)) => Some(party(state, client, token, kind, false).await?),

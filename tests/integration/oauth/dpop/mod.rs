@@ -556,4 +556,22 @@ async fn a_token_exchange_with_a_proof_issues_a_bound_token(backend: Backend) {
     let exchanged = expect_dpop_token(response, &key).await;
     let answer = introspect(&server, &orders, exchanged["access_token"].as_str().expect("access")).await;
     assert_eq!(answer["cnf"]["jkt"], key.jkt());
+
+    // A DPoP-bound subject token: exchanged only with a proof of its own key, and stays bound.
+    let (code, pkce) = obtain_code(&server, &Browser::new(), &gateway, &[]).await;
+    let holder = Key::es256();
+    let proof = holder.proof(&server, "POST", "/token");
+    let bound = expect_dpop_token(redeem_dpop(&server, &gateway, &code, &pkce, Some(&proof)).await, &holder).await;
+    let bound = bound["access_token"].as_str().expect("access");
+    let form = [form[0], ("subject_token", bound), form[2], form[3]];
+    for proofs in [vec![], vec![key.proof(&server, "POST", "/token")]] {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let refused = post_dpop(&server, "/token", &gateway, &form, &proofs).await;
+        assert_eq!(refused.status(), 400, "without the holder's key");
+        assert_eq!(json(refused).await["error"], "invalid_grant");
+    }
+    let response = post_dpop(&server, "/token", &gateway, &form, &[&holder.proof(&server, "POST", "/token")]).await;
+    let exchanged = expect_dpop_token(response, &holder).await;
+    let answer = introspect(&server, &orders, exchanged["access_token"].as_str().expect("access")).await;
+    assert_eq!(answer["cnf"]["jkt"], holder.jkt(), "still bound to the holder's key");
 }
