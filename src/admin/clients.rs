@@ -17,8 +17,8 @@ const GRANT_TYPES: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
-    crate::oauth::device::GRANT_TYPE,
-    crate::oauth::grants::token_exchange::GRANT_TYPE,
+    crate::oauth::grant_types::DEVICE_CODE,
+    crate::oauth::grant_types::TOKEN_EXCHANGE,
 ];
 
 /// What a client gets when its registration names no grant types.
@@ -118,7 +118,7 @@ impl ClientSpec {
         if self.public && self.grant_types.iter().any(|g| g == "client_credentials") {
             return Err(field("grant_types", "client_credentials is not allowed for a public client"));
         }
-        if self.public && self.grant_types.iter().any(|g| g == crate::oauth::grants::token_exchange::GRANT_TYPE) {
+        if self.public && self.grant_types.iter().any(|g| g == crate::oauth::grant_types::TOKEN_EXCHANGE) {
             return Err(field("grant_types", "token exchange is not allowed for a public client"));
         }
         if self.public && self.resource_server {

@@ -9,6 +9,7 @@ pub mod admin_auth;
 mod auth;
 pub mod caller;
 mod docs;
+mod dpop_scheme;
 mod identities;
 mod internal;
 mod me;

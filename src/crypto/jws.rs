@@ -11,6 +11,9 @@ use super::b64url_decode;
 /// The asymmetric algorithms accepted from others (never `none`, never HMAC with a public key).
 pub const ASYMMETRIC: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 
+/// The algorithms of DPoP proofs (RFC 9449), as discovery lists them.
+pub const DPOP: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+
 /// The HMAC algorithms accepted with a shared secret (`client_secret_jwt`).
 pub const HMAC: [&str; 3] = ["HS256", "HS384", "HS512"];
 

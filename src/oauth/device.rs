@@ -18,7 +18,7 @@ use crate::session::ActiveSession;
 use crate::state::AppState;
 use crate::store::{Client, ConsentStore, DeviceApproval, DeviceAuthorization, DeviceCodeStore, StoreError};
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub use super::grant_types::DEVICE_CODE as GRANT_TYPE;
 pub const DEVICE_CODE_PURPOSE: &str = "device-code";
 const USER_CODE_PURPOSE: &str = "device-user-code";
 const BROWSER_PURPOSE: &str = "device-browser";
@@ -90,7 +90,7 @@ pub async fn authorize(
     params: &Params,
     credentials: &ClientCredentials,
 ) -> Result<DeviceAuthorizationResponse, OAuthError> {
-    super::token::reject_malformed(params)?;
+    super::params::reject_malformed(params)?;
     let client = client_auth::authenticate(state, params, credentials).await?;
     if !client.allows_grant(GRANT_TYPE) {
         return Err(OAuthError::unauthorized_client("the client may not use the device authorization grant"));

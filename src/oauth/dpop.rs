@@ -25,7 +25,7 @@ use crate::crypto::{b64url, constant_time_eq, sha256};
 use crate::state::AppState;
 
 /// The algorithms a proof may use (discovery's `dpop_signing_alg_values_supported`).
-pub const ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+pub use crate::crypto::jws::DPOP as ALGS;
 pub const TYP: &str = "dpop+jwt";
 /// The authorization scheme of DPoP-bound tokens at resources.
 pub const SCHEME: &str = "DPoP";

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::client_auth::{self, ClientCredentials};
 use super::params::Params;
-use super::{OAuthError, access_token, refresh_token, token::reject_malformed};
+use super::{OAuthError, access_token, params::reject_malformed, refresh_token};
 use crate::state::AppState;
 use crate::store::UserStore;
 

@@ -11,6 +11,7 @@ pub mod dpop;
 mod error;
 mod error_code;
 pub mod first_party;
+pub mod grant_types;
 pub mod grants;
 pub mod introspection;
 pub mod params;

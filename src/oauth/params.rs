@@ -76,6 +76,17 @@ impl Params {
     }
 }
 
+/// Repeated or oversized parameters are refused before anything else looks at them.
+pub fn reject_malformed(params: &Params) -> Result<(), super::OAuthError> {
+    if let Some(name) = params.first_repeated() {
+        return Err(super::OAuthError::invalid_request(format!("parameter '{name}' is repeated")));
+    }
+    if let Some(name) = params.first_oversized() {
+        return Err(super::OAuthError::invalid_request(format!("parameter '{name}' is too long")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

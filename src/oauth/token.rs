@@ -1,7 +1,7 @@
 //! POST /token: checks common to every grant, then the grant's own file.
 
 use super::client_auth::{self, ClientCredentials};
-use super::params::Params;
+use super::params::{Params, reject_malformed};
 pub use super::token_response::TokenResponse;
 use super::{OAuthError, dpop, grants};
 use crate::state::AppState;
@@ -56,17 +56,6 @@ async fn proof_at_token_endpoint(
     };
     let context = dpop::ProofContext { method: "POST", url: &credentials.endpoint, access_token: None };
     Ok(Some(dpop::verify_proof(state, proof, &context).await?))
-}
-
-/// Repeated or oversized parameters are refused before anything else looks at them.
-pub fn reject_malformed(params: &Params) -> Result<(), OAuthError> {
-    if let Some(name) = params.first_repeated() {
-        return Err(OAuthError::invalid_request(format!("parameter '{name}' is repeated")));
-    }
-    if let Some(name) = params.first_oversized() {
-        return Err(OAuthError::invalid_request(format!("parameter '{name}' is too long")));
-    }
-    Ok(())
 }
 
 async fn check_rate_limit(state: &AppState, client_id: &str) -> Result<(), OAuthError> {

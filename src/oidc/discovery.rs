@@ -27,8 +27,8 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            crate::oauth::device::GRANT_TYPE,
-            crate::oauth::grants::token_exchange::GRANT_TYPE,
+            crate::oauth::grant_types::DEVICE_CODE,
+            crate::oauth::grant_types::TOKEN_EXCHANGE,
         ],
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
@@ -42,7 +42,7 @@ fn common(config: &Config) -> serde_json::Map<String, Value> {
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         "request_object_signing_alg_values_supported": assertion_algs,
-        "dpop_signing_alg_values_supported": crate::oauth::dpop::ALGS,
+        "dpop_signing_alg_values_supported": crate::crypto::jws::DPOP,
         "service_documentation": format!("{issuer}/docs"),
     });
     let mut map = match document {

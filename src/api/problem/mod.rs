@@ -170,7 +170,7 @@ pub async fn problems<E: Endpoint>(
         Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(with_request_id(too_large(), request_id).await),
         Err(_) => req.set_body(Vec::new()),
     }
-    crate::api::caller::accept_dpop_scheme(&mut req);
+    crate::api::dpop_scheme::accept_dpop_scheme(&mut req);
     let mut response = match next.call(req).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),

@@ -149,7 +149,7 @@ fn check_redirect_uri(client: &Client, params: &Params) -> Result<(String, bool)
 }
 
 fn check_parameters_once(params: &Params) -> Result<(), OAuthError> {
-    crate::oauth::token::reject_malformed(params)
+    crate::oauth::params::reject_malformed(params)
 }
 
 fn check_response_type(params: &Params) -> Result<(), OAuthError> {

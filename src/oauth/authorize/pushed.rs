@@ -37,7 +37,7 @@ pub fn required_for(state: &AppState, client: &Client) -> bool {
 /// `POST /par`: authenticates the client, validates its authorization request and stores it.
 /// Errors are the token endpoint's JSON errors (§2.3), never redirects.
 pub async fn push(state: &AppState, params: &Params, credentials: &ClientCredentials) -> Result<Pushed, OAuthError> {
-    crate::oauth::token::reject_malformed(params)?;
+    crate::oauth::params::reject_malformed(params)?;
     let client = client_auth::authenticate(state, params, credentials).await?;
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request("request_uri must not be pushed (RFC 9126 §2.1)"));

@@ -22,7 +22,7 @@ use crate::oauth::{OAuthError, scope};
 use crate::state::AppState;
 use crate::store::{Client, ExchangePolicy, GrantStore, TokenExchangeStore, UserStore};
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub use crate::oauth::grant_types::TOKEN_EXCHANGE as GRANT_TYPE;
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
