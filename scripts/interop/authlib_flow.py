@@ -73,6 +73,7 @@ SCOPE = "openid profile email offline_access"
 JWT_CLIENT_SCOPE = "openid email"
 JWT_CLIENT_ALG = "ES256"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 TIMEOUT = 10
 LEEWAY = 5  # seconds of clock tolerance when checking exp / iat
@@ -164,6 +165,11 @@ CHECKS = [
     "token exchange (authlib fetch_token, private_key_jwt, PKCE)",
     "ID token of the private_key_jwt client",
     "token exchange for another audience (RFC 8693, authlib fetch_token, private_key_jwt)",
+    "registration of a public device-flow client (RFC 7591)",
+    "device authorization (RFC 8628)",
+    "polling before approval: authorization_pending (authlib fetch_token)",
+    "the person approves the device (browser: code link, login, confirmation)",
+    "device code redeemed once (authlib fetch_token)",
 ]
 
 
@@ -358,6 +364,14 @@ class Browser:
 
     def approve(self):
         self._submit('form[action="/consent"] button[name="decision"][value="approve"]')
+        return self.page.url
+
+    def submit_user_code(self):
+        self._submit('form[action="/device"] button[type="submit"]')
+        return self.page.url
+
+    def allow_device(self):
+        self._submit('form[action="/device/confirm"] button[name="decision"][value="approve"]')
         return self.page.url
 
     def close(self):
@@ -999,6 +1013,98 @@ def run(args, report: Report, closing: list):
         token_exchange,
         fatal=False,
     )
+
+    # -- the device authorization grant (RFC 8628): a public client, as a TV or a CLI would be
+    device_metadata = {
+        "client_name": "authlib interop (device)",
+        "grant_types": [DEVICE_CODE, "refresh_token"],
+        "response_types": [],
+        "token_endpoint_auth_method": "none",
+        "scope": "openid email offline_access",
+    }
+
+    def register_device():
+        resp = registration_post(registration_endpoint, args.initial_token, device_metadata)
+        if resp.status_code != 201:
+            raise CheckFailed(f"expected 201: {describe(resp)}")
+        body = json_body(resp)
+        if body.get("grant_types") != device_metadata["grant_types"] or body.get("client_secret"):
+            raise CheckFailed(f"registered as {body}")
+        return body["client_id"], f"201, client_id {body['client_id']}, public"
+
+    device_client_id = report.check("registration of a public device-flow client (RFC 7591)", register_device)
+    device_client = OAuth2Session(
+        client_id=device_client_id, token_endpoint_auth_method="none", default_timeout=TIMEOUT
+    )
+
+    def device_authorization():
+        endpoint = metadata.get("device_authorization_endpoint")
+        if not endpoint:
+            raise CheckFailed("discovery has no device_authorization_endpoint")
+        resp = requests.post(
+            endpoint, data={"client_id": device_client_id, "scope": device_metadata["scope"]}, timeout=TIMEOUT
+        )
+        if resp.status_code != 200:
+            raise CheckFailed(f"expected 200: {describe(resp)}")
+        body = json_body(resp)
+        for name in ("device_code", "user_code", "verification_uri", "verification_uri_complete"):
+            if not body.get(name):
+                raise CheckFailed(f"no {name}: {body}")
+        code = body["user_code"]
+        if len(code) != 9 or code[4] != "-" or any(c not in "BCDFGHJKLMNPQRSTVWXZ" for c in code.replace("-", "")):
+            raise CheckFailed(f"user_code {code!r} is not XXXX-XXXX of BCDFGHJKLMNPQRSTVWXZ")
+        return body, f"user_code {code}, interval {body.get('interval')} s, expires_in {body.get('expires_in')} s"
+
+    device = report.check("device authorization (RFC 8628)", device_authorization)
+
+    def poll():
+        return device_client.fetch_token(
+            metadata["token_endpoint"], grant_type=DEVICE_CODE, device_code=device["device_code"]
+        )
+
+    polled = []
+
+    def pending():
+        polled.append(time.monotonic())
+        expect_error(poll, "authorization_pending", "a poll before the person approved")
+        return "authlib raised authorization_pending"
+
+    report.check("polling before approval: authorization_pending (authlib fetch_token)", pending)
+
+    def approve_device():
+        browser.open(device["verification_uri_complete"])
+        entered = browser.page.input_value('form[action="/device"] input[name="user_code"]')
+        if entered.replace("-", "").upper() != device["user_code"].replace("-", ""):
+            raise CheckFailed(f"the code link prefilled {entered!r}")
+        browser.submit_user_code()
+        if "/login" not in browser.page.url:
+            raise CheckFailed(f"after the code the browser is at {browser.where()}")
+        browser.login(args.email, args.password)
+        if "/device/confirm" not in browser.page.url:
+            raise CheckFailed(f"after signing in the browser is at {browser.where()}")
+        text = browser.page.inner_text("body")
+        if device_metadata["client_name"] not in text or device["user_code"] not in text:
+            raise CheckFailed("the confirmation page does not name the client and the code")
+        browser.allow_device()
+        return "code link → entry form (prefilled) → login → confirmation naming client and code → Allow"
+
+    report.check("the person approves the device (browser: code link, login, confirmation)", approve_device)
+
+    def redeem_device():
+        # A device polls no faster than the interval (else slow_down).
+        wait = (polled[-1] if polled else 0) + int(device.get("interval") or 5) + 0.5 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        token = poll()
+        if not token.get("access_token") or not token.get("refresh_token") or not token.get("id_token"):
+            raise CheckFailed(f"fields: {sorted(token)}")
+        claims = unverified_claims(token["id_token"])
+        if claims.get("sub") != id_claims.get("sub") or claims.get("aud") != device_client_id:
+            raise CheckFailed(f"ID token sub {claims.get('sub')!r}, aud {claims.get('aud')!r}")
+        expect_error(poll, "invalid_grant", "a second redemption of the device code")
+        return "access, refresh and ID tokens for the same person; the code then refused (invalid_grant)"
+
+    report.check("device code redeemed once (authlib fetch_token)", redeem_device)
 
 
 def parse_args(argv):
