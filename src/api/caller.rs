@@ -85,7 +85,7 @@ impl Caller {
 /// A DPoP-bound token (`cnf.jkt`) only with the DPoP scheme and a proof of its key; the DPoP
 /// scheme only with a bound token of oxidp's.
 pub async fn check_dpop(req: &Request, state: &SharedState, token: &str) -> poem::Result<()> {
-    let bound_to = access_token::parse_signed(state, token).ok().and_then(|token| token.jkt);
+    let bound_to = access_token::verified_signature(state, token).ok().and_then(|token| token.jkt);
     let presentation = match req.extensions().get::<DpopScheme>() {
         Some(scheme) => Presentation::Dpop { proofs: &scheme.proofs, method: &scheme.method, url: &scheme.url },
         None => Presentation::Bearer,

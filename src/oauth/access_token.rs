@@ -90,19 +90,10 @@ pub fn audience_value(mut audience: Vec<String>) -> Value {
 
 /// Why validation failed, for logs only; every case is `invalid_token` on the wire.
 pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessToken, OAuthError> {
-    let now = state.now();
-    let key = crate::cache::VerifiedTokens::<ValidatedAccessToken>::key(token);
-    let mut parsed = match state.verified_tokens.get(&key, now) {
-        Some(verified) => verified,
-        None => {
-            let parsed = parse_signed(state, token).map_err(OAuthError::invalid_token)?;
-            if parsed.expires_at <= now {
-                return Err(OAuthError::invalid_token("the access token has expired"));
-            }
-            state.verified_tokens.insert(key, parsed.expires_at, parsed.clone(), now);
-            parsed
-        }
-    };
+    let mut parsed = verified_signature(state, token).map_err(OAuthError::invalid_token)?;
+    if parsed.expires_at <= state.now() {
+        return Err(OAuthError::invalid_token("the access token has expired"));
+    }
     // A token of a client that has since been deleted is worthless.
     if super::clients::find_shared(state, &parsed.client_id).await?.is_none() {
         return Err(OAuthError::invalid_token("the client is no longer registered"));
@@ -121,6 +112,22 @@ pub async fn validate(state: &AppState, token: &str) -> Result<ValidatedAccessTo
     } else if !parsed.is_client_token() {
         // Every user-bound token is recorded at issuance; an unknown one was not issued here.
         return Err(OAuthError::invalid_token("unknown access token"));
+    }
+    Ok(parsed)
+}
+
+/// [`parse_signed`] through the verified-token cache, so a token is verified once however many
+/// checks read it (the API's DPoP binding check, then its validation). Expired tokens are
+/// returned (the caller decides) but never cached.
+pub fn verified_signature(state: &AppState, token: &str) -> Result<ValidatedAccessToken, &'static str> {
+    let now = state.now();
+    let key = crate::cache::VerifiedTokens::<ValidatedAccessToken>::key(token);
+    if let Some(verified) = state.verified_tokens.get(&key, now) {
+        return Ok(verified);
+    }
+    let parsed = parse_signed(state, token)?;
+    if parsed.expires_at > now {
+        state.verified_tokens.insert(key, parsed.expires_at, parsed.clone(), now);
     }
     Ok(parsed)
 }
